@@ -1,0 +1,74 @@
+"""FleetOS: fleets send service requests to the suppliers that service their vehicles."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from .config import ConfigError, development_secret_key, load_config
+from .extensions import db, migrate
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = REPO_ROOT / "migrations"
+
+__all__ = ["ConfigError", "create_app"]
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Create and configure a FleetOS app; ``config`` overrides the environment."""
+    app = Flask(
+        __name__,
+        instance_relative_config=False,
+        instance_path=str(REPO_ROOT / "instance"),
+        template_folder=str(REPO_ROOT / "templates"),
+        static_folder=str(REPO_ROOT / "static"),
+    )
+    app.config.from_mapping(load_config())
+    if config:
+        app.config.from_mapping(config)
+    finalise_config(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_commands(app)
+    return app
+
+
+def finalise_config(app: Flask) -> None:
+    """Fill in what the environment left open: a dev secret key and the embedded database."""
+    instance = Path(app.instance_path)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = development_secret_key(instance)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        from .embedded_db import embedded_database_url
+
+        app.config["SQLALCHEMY_DATABASE_URI"] = embedded_database_url(instance / "pgdata")
+    engine_options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    # Every timestamp FleetOS stores is UTC; pin the session so NOW() agrees.
+    engine_options.setdefault("connect_args", {}).setdefault("options", "-c timezone=UTC")
+    engine_options.setdefault("pool_pre_ping", True)
+
+
+def register_extensions(app: Flask) -> None:
+    from . import models  # noqa: F401  (the tables must be known to the metadata)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+
+
+def register_blueprints(app: Flask) -> None:
+    from .auth.views import bp as auth_bp
+    from .dashboard.views import bp as dashboard_bp
+    from .requests.views import bp as requests_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(dashboard_bp)
+    app.register_blueprint(requests_bp)
+
+
+def register_commands(app: Flask) -> None:
+    from .commands import fleetos_cli
+
+    app.cli.add_command(fleetos_cli)

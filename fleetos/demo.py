@@ -1,0 +1,94 @@
+"""Demo data for a newcomer's first look: one fleet, two suppliers, work in every status.
+
+Rows have fixed ids (uuid5 of their name), so seeding again adds nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert
+
+from .extensions import db
+from .models import Company, Contact, EventLog, ServiceRequest
+
+NAMESPACE = uuid.UUID("6f1c1a52-4a0b-4d1e-9a51-9b0f2a4c7d10")
+
+
+def demo_id(name: str) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, name)
+
+
+COMPANIES = [
+    ("Demo Fleet Ltd", "fleet", "demo-fleet.example"),
+    ("Demo Truck Repair", "supplier", "demo-repair.example"),
+    ("Demo Mobile Tyres", "supplier", "demo-tyres.example"),
+]
+CONTACTS = [
+    ("dana@demo-fleet.example", "Demo Fleet Ltd", "Dana Dispatch", 1),
+    ("olu@demo-fleet.example", "Demo Fleet Ltd", "Olu Operations", 30),
+    ("sam@demo-repair.example", "Demo Truck Repair", "Sam Service", 2),
+    ("workshop@demo-repair.example", "Demo Truck Repair", "Workshop desk", 6),
+    ("tia@demo-tyres.example", "Demo Mobile Tyres", "Tia Tyres", 3),
+]
+# (title, vehicle, supplier, status, priority, days ago, assignee)
+REQUESTS = [
+    ("Brakes squeal", "Unit 14 / KX21 ABC", "Demo Truck Repair", "new", "high", 0, None),
+    ("Windscreen chip", "Unit 3", "Demo Truck Repair", "new", "normal", 1, None),
+    ("Annual inspection", "Unit 7", "Demo Truck Repair", "acknowledged", "normal", 2,
+     "sam@demo-repair.example"),
+    ("Coolant leak", "Unit 22", "Demo Truck Repair", "in_progress", "urgent", 3,
+     "workshop@demo-repair.example"),
+    ("Oil change", "Unit 14 / KX21 ABC", "Demo Truck Repair", "completed", "low", 12,
+     "sam@demo-repair.example"),
+    ("Two new tyres", "NW-03", "Demo Mobile Tyres", "in_progress", "urgent", 1,
+     "tia@demo-tyres.example"),
+    ("Puncture", "NW-09", "Demo Mobile Tyres", "declined", "normal", 9, None),
+    ("Tyre pressure check", "NW-11", "Demo Mobile Tyres", "acknowledged", "low", 4, None),
+]  # fmt: skip
+
+
+def seed_demo() -> int:
+    """Insert whatever demo rows are missing and commit; return how many were added."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    added = 0
+    added += _insert(Company, [
+        {"company_id": demo_id(name), "name": name, "company_type": kind, "email_domain": domain}
+        for name, kind, domain in COMPANIES
+    ])  # fmt: skip
+    added += _insert(Contact, [
+        {"contact_id": demo_id(value), "company_id": demo_id(company), "contact_value": value,
+         "contact_type": "email", "display_name": name,
+         "first_seen_at": now - timedelta(days=60), "last_seen_at": now - timedelta(days=days)}
+        for value, company, name, days in CONTACTS
+    ])  # fmt: skip
+    fleet = demo_id("Demo Fleet Ltd")
+    submitter = demo_id("dana@demo-fleet.example")
+    rows = []
+    events = []
+    for title, vehicle, supplier, status, priority, days, assignee in REQUESTS:
+        request_id = demo_id(title)
+        created = now - timedelta(days=days, hours=2)
+        rows.append({
+            "request_id": request_id, "title": title, "vehicle": vehicle, "status": status,
+            "priority": priority, "fleet_company_id": fleet,
+            "supplier_company_id": demo_id(supplier), "submitted_by_contact_id": submitter,
+            "assigned_to_contact_id": demo_id(assignee) if assignee else None,
+            "created_at": created, "updated_at": created,
+        })  # fmt: skip
+        events.append({
+            "event_id": demo_id(f"created {title}"), "event_type": "request.created",
+            "company_id": fleet, "contact_id": submitter, "target_request_id": request_id,
+            "metadata_": {"status": "new", "source": "seed-demo"}, "created_at": created,
+        })  # fmt: skip
+    added += _insert(ServiceRequest, rows)
+    added += _insert(EventLog, events)
+    db.session.commit()
+    return added
+
+
+def _insert(model: type[db.Model], rows: list[dict[str, Any]]) -> int:
+    result = db.session.execute(insert(model).values(rows).on_conflict_do_nothing())
+    return result.rowcount or 0

@@ -1,0 +1,208 @@
+"""The FleetOS data model: companies own the work, contacts act on it.
+
+Tables, columns, indexes and constraint names follow the emergent-contacts
+plan's SQL object for object (see migrations/versions/0002_emergent_contacts.py).
+All timestamps are ``timestamp without time zone`` holding UTC, as in v1: the
+app pins every database session to UTC.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import conv
+
+from .extensions import db
+
+COMPANY_TYPES = ("fleet", "supplier")
+CONTACT_TYPES = ("email", "phone")
+PRIORITIES = ("low", "normal", "high", "urgent")
+STATUSES = ("new", "acknowledged", "in_progress", "completed", "declined")
+FINAL_STATUSES = frozenset({"completed", "declined"})
+
+# The lifecycle: which status may follow which. The database's valid_status
+# constraint only knows the set of statuses; the order lives here.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "new": frozenset({"acknowledged", "declined"}),
+    "acknowledged": frozenset({"in_progress", "declined"}),
+    "in_progress": frozenset({"completed", "declined"}),
+    "completed": frozenset(),
+    "declined": frozenset(),
+}
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _uuid_pk() -> Mapped[uuid.UUID]:
+    return mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+
+
+class Company(db.Model):
+    """A fleet (owns vehicles) or a supplier (services them). Companies own the work."""
+
+    __tablename__ = "companies"
+    __table_args__ = (CheckConstraint(_in("company_type", COMPANY_TYPES), name="company_type"),)
+
+    company_id: Mapped[uuid.UUID] = _uuid_pk()
+    name: Mapped[str] = mapped_column(Text)
+    company_type: Mapped[str] = mapped_column(Text)
+    email_domain: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+
+    contacts: Mapped[list[Contact]] = relationship(back_populates="company", lazy="raise")
+
+    @property
+    def is_supplier(self) -> bool:
+        return self.company_type == "supplier"
+
+    @property
+    def is_fleet(self) -> bool:
+        return self.company_type == "fleet"
+
+    def __repr__(self) -> str:
+        return f"<Company {self.name!r} {self.company_type}>"
+
+
+class LegacyUser(db.Model):
+    """A v1 account row. Read-only: kept so that a rollback to v1 stays possible."""
+
+    __tablename__ = "users"
+    __table_args__ = (Index("idx_users_company", "company_id"),)
+
+    user_id: Mapped[uuid.UUID] = _uuid_pk()
+    company_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("companies.company_id"))
+    email: Mapped[str] = mapped_column(Text, unique=True)
+    full_name: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    last_login_at: Mapped[datetime | None]
+
+
+class Contact(db.Model):
+    """An e-mail address or phone number that has used FleetOS; never signs up."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        CheckConstraint(_in("contact_type", CONTACT_TYPES), name="contact_type"),
+        Index("idx_contacts_company", "company_id"),
+        Index("idx_contacts_value", "contact_value"),
+        Index("idx_contacts_last_seen", text("last_seen_at DESC")),
+        {"comment": "Emergent contacts - created on first access, no signup required"},
+    )
+
+    contact_id: Mapped[uuid.UUID] = _uuid_pk()
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("companies.company_id", ondelete="CASCADE")
+    )
+    contact_value: Mapped[str] = mapped_column(
+        Text, unique=True, comment="Canonical email (lowercase) or phone (E.164 format)"
+    )
+    contact_type: Mapped[str | None] = mapped_column(Text)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    first_seen_at: Mapped[datetime | None] = mapped_column(
+        server_default=text("now()"), comment="When this contact first accessed FleetOS"
+    )
+    last_seen_at: Mapped[datetime | None] = mapped_column(
+        server_default=text("now()"), comment='Most recent access (for "last active" routing)'
+    )
+
+    company: Mapped[Company] = relationship(back_populates="contacts", lazy="joined")
+
+    @property
+    def label(self) -> str:
+        """How the contact is named to others: their name, else their address."""
+        return self.display_name or self.contact_value
+
+    def __repr__(self) -> str:
+        return f"<Contact {self.contact_value!r}>"
+
+
+class ServiceRequest(db.Model):
+    """Work a fleet company asks a supplier company to do on one vehicle."""
+
+    __tablename__ = "service_requests"
+    __table_args__ = (
+        CheckConstraint(_in("priority", PRIORITIES), name="priority"),
+        CheckConstraint(_in("status", STATUSES), name=conv("valid_status")),
+        Index("idx_service_requests_created_by", "created_by_user_id"),
+        Index("idx_service_requests_fleet_company", "fleet_company_id"),
+        Index("idx_service_requests_supplier_company", "supplier_company_id"),
+        Index("idx_service_requests_submitted_by", "submitted_by_contact_id"),
+        Index("idx_service_requests_assigned_to", "assigned_to_contact_id"),
+    )
+
+    request_id: Mapped[uuid.UUID] = _uuid_pk()
+    # v1 columns, kept for the record and for a rollback.
+    created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.user_id"))
+    supplier_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.user_id"))
+    # The address the request was first sent to (a routing fallback).
+    supplier_email: Mapped[str | None] = mapped_column(Text)
+    vehicle: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[str] = mapped_column(Text, server_default="normal")
+    status: Mapped[str] = mapped_column(Text, server_default="new")
+    created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    updated_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    # Companies own the work; contacts only act on it.
+    fleet_company_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("companies.company_id")
+    )
+    supplier_company_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("companies.company_id")
+    )
+    submitted_by_contact_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("contacts.contact_id")
+    )
+    assigned_to_contact_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("contacts.contact_id")
+    )
+
+    fleet_company: Mapped[Company | None] = relationship(foreign_keys=[fleet_company_id])
+    supplier_company: Mapped[Company | None] = relationship(foreign_keys=[supplier_company_id])
+    submitted_by: Mapped[Contact | None] = relationship(foreign_keys=[submitted_by_contact_id])
+    assigned_to: Mapped[Contact | None] = relationship(foreign_keys=[assigned_to_contact_id])
+
+    def can_move_to(self, status: str) -> bool:
+        return status in TRANSITIONS.get(self.status, frozenset())
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class EventLog(db.Model):
+    """The audit trail: one row per access or action."""
+
+    __tablename__ = "event_log"
+    __table_args__ = (
+        Index("idx_event_log_company", "company_id"),
+        Index("idx_event_log_contact", "contact_id"),
+        Index("idx_event_log_created", text("created_at DESC")),
+        Index("idx_event_log_type", "event_type"),
+        {"comment": "Audit trail - tracks every access and action"},
+    )
+
+    event_id: Mapped[uuid.UUID] = _uuid_pk()
+    event_type: Mapped[str] = mapped_column(Text)
+    company_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("companies.company_id", ondelete="CASCADE")
+    )
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("contacts.contact_id", ondelete="SET NULL"),
+        comment="Which emergent contact acted",
+    )
+    target_request_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("service_requests.request_id", ondelete="CASCADE")
+    )
+    # "metadata" is reserved on declarative classes, hence the trailing underscore.
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONB)
+    created_at: Mapped[datetime | None] = mapped_column(server_default=text("now()"))
+
+    contact: Mapped[Contact | None] = relationship(lazy="joined")

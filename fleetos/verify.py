@@ -1,0 +1,225 @@
+"""`flask fleetos verify`: the plan's verification queries as a checklist.
+
+Each check is a small function returning :class:`Check` results, so the
+command prints one line per fact and exits 1 if any check failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from alembic.script import ScriptDirectory
+from flask import current_app
+from sqlalchemy import text
+
+from .extensions import db
+from .models import STATUSES
+
+OK, WARN, FAIL, INFO = "ok", "warn", "FAIL", "info"
+
+TABLES = ("companies", "users", "contacts", "service_requests", "event_log")
+REQUEST_COLUMNS = (
+    "fleet_company_id",
+    "supplier_company_id",
+    "submitted_by_contact_id",
+    "assigned_to_contact_id",
+)
+INDEXES = (
+    "idx_contacts_company",
+    "idx_contacts_value",
+    "idx_contacts_last_seen",
+    "idx_service_requests_fleet_company",
+    "idx_service_requests_supplier_company",
+    "idx_service_requests_submitted_by",
+    "idx_service_requests_assigned_to",
+    "idx_event_log_company",
+    "idx_event_log_contact",
+    "idx_event_log_created",
+    "idx_event_log_type",
+)
+FUNCTIONS = {
+    "get_or_create_contact": "p_contact_value text, p_company_id uuid, p_contact_type text, "
+    "p_display_name text DEFAULT NULL::text",
+    "get_last_active_contact": "p_company_id uuid",
+}
+FOREIGN_KEYS = tuple(f"service_requests_{column}_fkey" for column in REQUEST_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Check:
+    status: str
+    message: str
+
+
+def _scalar(sql: str, **params: object) -> object:
+    return db.session.execute(text(sql), params).scalar()
+
+
+def check_migration_head() -> Iterator[Check]:
+    script = ScriptDirectory.from_config(current_app.extensions["migrate"].migrate.get_config())
+    heads = set(script.get_heads())
+    if _scalar("SELECT to_regclass('alembic_version')") is None:
+        yield Check(FAIL, "the database has never been upgraded: run `flask db upgrade`")
+        return
+    current = {row[0] for row in db.session.execute(text("SELECT version_num FROM alembic_version"))}
+    if current == heads:
+        yield Check(OK, f"database at migration head ({', '.join(sorted(heads))})")
+    else:
+        yield Check(
+            FAIL, f"database at {', '.join(sorted(current)) or 'no revision'}, head is "
+            f"{', '.join(sorted(heads))}: run `flask db upgrade`"
+        )
+
+
+def check_tables_and_columns() -> Iterator[Check]:
+    for table in TABLES:
+        present = _scalar("SELECT to_regclass(:t) IS NOT NULL", t=table)
+        yield Check(OK if present else FAIL, f"table {table}")
+    for column in REQUEST_COLUMNS:
+        present = _scalar(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()"
+            " AND table_name = 'service_requests' AND column_name = :c",
+            c=column,
+        )
+        yield Check(OK if present else FAIL, f"column service_requests.{column}")
+
+
+def check_indexes() -> Iterator[Check]:
+    for name in INDEXES:
+        valid = _scalar(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE c.relname = :n AND c.relnamespace = current_schema()::regnamespace",
+            n=name,
+        )
+        if valid is None:
+            yield Check(FAIL, f"index {name} is missing")
+        else:
+            yield Check(OK if valid else FAIL, f"index {name}" + ("" if valid else " is INVALID"))
+
+
+def check_constraints() -> Iterator[Check]:
+    row = db.session.execute(
+        text(
+            "SELECT convalidated, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conname = 'valid_status' AND conrelid = 'service_requests'::regclass"
+        )
+    ).first()
+    if row is None:
+        yield Check(FAIL, "constraint valid_status is missing")
+    else:
+        validated, definition = row
+        complete = all(f"'{status}'" in definition for status in STATUSES)
+        v1_left = "'pending'" in definition
+        good = validated and complete and not v1_left
+        yield Check(
+            OK if good else FAIL,
+            "constraint valid_status validated (new, acknowledged, in_progress, completed, declined)"
+            if good
+            else f"constraint valid_status is not the v2 one, or not validated: {definition}",
+        )
+    for name in FOREIGN_KEYS:
+        validated = _scalar("SELECT convalidated FROM pg_constraint WHERE conname = :n", n=name)
+        state = "missing" if validated is None else ("validated" if validated else "NOT validated")
+        yield Check(OK if validated else FAIL, f"foreign key {name} {state}")
+
+
+def check_functions() -> Iterator[Check]:
+    for name, arguments in FUNCTIONS.items():
+        row = db.session.execute(
+            text(
+                "SELECT l.lanname, pg_get_function_arguments(p.oid), obj_description(p.oid)"
+                " FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.proname = :n"
+            ),
+            {"n": name},
+        ).first()
+        if row is None:
+            yield Check(FAIL, f"function {name}() is missing")
+        elif row[0] != "plpgsql" or row[1] != arguments or not row[2]:
+            yield Check(FAIL, f"function {name}({row[1]}) in {row[0]} is not the expected one")
+        else:
+            yield Check(OK, f"function {name}({arguments})")
+
+
+def check_migrated_data() -> Iterator[Check]:
+    if _scalar("SELECT to_regclass('contacts')") is None:
+        return
+    v1_statuses = _scalar(
+        "SELECT count(*) FROM service_requests WHERE NOT (status = ANY(:statuses))",
+        statuses=list(STATUSES),
+    )
+    yield Check(
+        OK if v1_statuses == 0 else FAIL,
+        f"{v1_statuses} service requests with a status outside the v2 lifecycle",
+    )
+    users_without_contact = _scalar(
+        "SELECT count(*) FROM users u WHERE NOT EXISTS (SELECT 1 FROM contacts c"
+        " WHERE c.contact_value = lower(btrim(u.email, E' \\t\\r\\n')))"
+    )
+    yield Check(
+        OK if users_without_contact == 0 else FAIL,
+        f"{users_without_contact} v1 users without a contact",
+    )
+    yield from _requests_missing("fleet_company_id", "fleet company (their v1 creator is gone)")
+    yield from _requests_missing("supplier_company_id", "supplier company (no supplier address)")
+
+
+def _requests_missing(column: str, what: str) -> Iterator[Check]:
+    ids = [
+        str(row[0])
+        for row in db.session.execute(
+            text(f"SELECT request_id FROM service_requests WHERE {column} IS NULL"  # noqa: S608
+                 " ORDER BY created_at, request_id")
+        )
+    ]
+    if not ids:
+        yield Check(OK, f"every service request has a {what.split(' (')[0]}")
+    else:
+        shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        yield Check(WARN, f"{len(ids)} service requests without a {what}: {shown}")
+
+
+def check_counts() -> Iterator[Check]:
+    if _scalar("SELECT to_regclass('contacts')") is None:
+        return
+    counts = db.session.execute(
+        text(
+            "SELECT (SELECT count(*) FROM companies), (SELECT count(*) FROM contacts),"
+            " (SELECT count(*) FROM users), (SELECT count(*) FROM service_requests),"
+            " (SELECT count(*) FROM event_log WHERE event_type = 'company.created'"
+            "   AND metadata ->> 'source' = '0002_emergent_contacts')"
+        )
+    ).one()
+    companies, contacts, users, requests, created = counts
+    yield Check(
+        INFO,
+        f"{companies} companies ({created} created by the upgrade), {contacts} contacts "
+        f"(from {users} v1 users), {requests} service requests",
+    )
+    by_status = db.session.execute(
+        text("SELECT status, count(*) FROM service_requests GROUP BY status ORDER BY status")
+    ).all()
+    if by_status:
+        yield Check(INFO, "requests by status: " + ", ".join(f"{s} {n}" for s, n in by_status))
+
+
+CHECKS: tuple[Callable[[], Iterator[Check]], ...] = (
+    check_migration_head,
+    check_tables_and_columns,
+    check_indexes,
+    check_constraints,
+    check_functions,
+    check_migrated_data,
+    check_counts,
+)
+
+
+def run_checks() -> list[Check]:
+    results: list[Check] = []
+    for check in CHECKS:
+        results.extend(check())
+        if check is check_tables_and_columns and any(r.status == FAIL for r in results):
+            results.append(Check(FAIL, "schema incomplete: later checks skipped"))
+            break
+    db.session.rollback()  # read-only: leave no transaction open
+    return results
