@@ -1,0 +1,463 @@
+"""Benchmark: `flask db upgrade` from FleetOS v1 to head on a large v1 database.
+
+Run from anywhere (the repository root is found from this file's path):
+
+    .venv/bin/python bench/migration_upgrade.py [--requests N] [--keep]
+
+What it does and measures:
+
+1. Creates a fresh database (default ``fleetos_bench_migration``; dropped first
+   if it exists), loads the v1 schema with ``flask db upgrade 0001_fleetos_v1``
+   and fills it server-side with ``generate_series``: 1,000 fleet and 200
+   supplier companies, their v1 users (mixed case, stray spaces, case-duplicate
+   pairs within one company, suppliers on public mail domains) and ``--requests``
+   service requests (one supplier gets 20 %), then VACUUM ANALYZE. The
+   data-generation time is reported.
+2. Times ``flask db upgrade`` (to head) as a subprocess: wall time.
+3. Meanwhile a probe thread with its own autocommit connection repeats a
+   primary-key lookup on service_requests and records every latency: the
+   longest one is the longest time a concurrent reader was blocked.
+4. Prints a report, then runs ``flask fleetos verify`` and prints its last line.
+   The database is dropped at the end unless ``--keep`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FLASK = str(REPO_ROOT / ".venv" / "bin" / "flask")
+DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_DB_NAME = "fleetos_bench_migration"
+HARD_CAP_SECONDS = 30 * 60
+
+FLEETS = 1000
+SUPPLIERS = 200
+USERS_PER_FLEET = 5
+USERS_PER_SUPPLIER = 4
+
+# ---------------------------------------------------------------------------
+# Data generation (all server-side).
+#
+# Company and user ids are md5-derived UUIDs, so requests can reference them
+# by number without lookups. Suppliers: s % 4 <> 0 register a domain
+# supplier<s>.example (s % 7 = 0 in odd case, with a stray space); s % 4 = 0
+# register none, and of those s % 20 = 0 have users on public mail domains
+# (supplier 20 even registered gmail.com as its domain, which the upgrade must
+# ignore). Case-duplicate pairs (same address, other case) are added inside
+# fleets f % 50 = 0 and suppliers s % 25 = 0, never across companies.
+# ---------------------------------------------------------------------------
+
+PUBLIC_DOMAINS_SQL = "ARRAY['gmail.com', 'yahoo.co.uk', 'hotmail.com', 'outlook.com', 'icloud.com']"
+
+INSERT_COMPANIES = f"""
+INSERT INTO companies (company_id, name, company_type, email_domain, created_at)
+SELECT md5('fleet:' || f)::uuid, 'Fleet ' || f, 'fleet',
+       CASE WHEN f % 3 = 0 THEN 'fleet' || f || '.example' END,
+       now() - interval '3 years' + f * interval '1 hour'
+  FROM generate_series(1, {FLEETS}) f;
+
+INSERT INTO companies (company_id, name, company_type, email_domain, created_at)
+SELECT md5('supplier:' || s)::uuid, 'Supplier ' || s, 'supplier',
+       CASE WHEN s = 20 THEN 'gmail.com'
+            WHEN s % 4 = 0 THEN NULL
+            WHEN s % 7 = 0 THEN 'Supplier' || s || '.Example '
+            ELSE 'supplier' || s || '.example' END,
+       now() - interval '3 years' + s * interval '2 hours'
+  FROM generate_series(1, {SUPPLIERS}) s;
+"""
+
+# Base address, then a variant: mixed case for some, stray spaces for others.
+FLEET_USER_EMAIL = """
+CASE WHEN (f + k) % 17 = 0 THEN 'User' || k || '@Fleet' || f || '.Example'
+     WHEN (f * k) % 23 = 0 THEN ' user' || k || '@fleet' || f || '.example '
+     ELSE 'user' || k || '@fleet' || f || '.example' END
+"""
+
+SUPPLIER_USER_EMAIL = f"""
+CASE WHEN s % 20 = 0
+     THEN 'supplier' || s || '.tech' || k || '@' || ({PUBLIC_DOMAINS_SQL})[1 + k % 5]
+     WHEN (s + k) % 13 = 0 THEN 'Tech' || k || '@Supplier' || s || '.EXAMPLE'
+     WHEN (s * k) % 19 = 0 THEN 'tech' || k || '@supplier' || s || '.example  '
+     ELSE 'tech' || k || '@supplier' || s || '.example' END
+"""
+
+INSERT_USERS = f"""
+INSERT INTO users (user_id, company_id, email, full_name, created_at, last_login_at)
+SELECT md5('fleet-user:' || f || ':' || k)::uuid, md5('fleet:' || f)::uuid,
+       {FLEET_USER_EMAIL},
+       CASE WHEN k % 4 = 0 THEN NULL ELSE 'Driver ' || k || ' of Fleet ' || f END,
+       now() - interval '2 years' - (f + k) * interval '1 minute',
+       CASE WHEN (f + k) % 5 = 0 THEN NULL ELSE now() - (f * k) * interval '1 minute' END
+  FROM generate_series(1, {FLEETS}) f, generate_series(1, {USERS_PER_FLEET}) k;
+
+INSERT INTO users (user_id, company_id, email, full_name, created_at, last_login_at)
+SELECT md5('supplier-user:' || s || ':' || k)::uuid, md5('supplier:' || s)::uuid,
+       {SUPPLIER_USER_EMAIL},
+       CASE WHEN k = 3 THEN '  ' ELSE 'Tech ' || k || ' of Supplier ' || s END,
+       now() - interval '2 years' - (s + k) * interval '1 minute',
+       CASE WHEN (s + k) % 6 = 0 THEN NULL ELSE now() - (s * k) * interval '1 minute' END
+  FROM generate_series(1, {SUPPLIERS}) s, generate_series(1, {USERS_PER_SUPPLIER}) k;
+
+-- Case-duplicates of user 1, in the same company (the upgrade merges them).
+INSERT INTO users (user_id, company_id, email, full_name, created_at)
+SELECT md5('fleet-user-dup:' || f)::uuid, md5('fleet:' || f)::uuid,
+       upper('user1@fleet' || f || '.example'), 'Duplicate of user 1',
+       now() - interval '1 year'
+  FROM generate_series(50, {FLEETS}, 50) f;
+
+INSERT INTO users (user_id, company_id, email, full_name, created_at)
+SELECT md5('supplier-user-dup:' || s)::uuid, md5('supplier:' || s)::uuid,
+       ' ' || upper(u.email), NULL, now() - interval '1 year'
+  FROM generate_series(25, {SUPPLIERS}, 25) s
+  JOIN users u ON u.user_id = md5('supplier-user:' || s || ':1')::uuid;
+"""
+
+# One row of random draws per request; OFFSET 0 keeps each draw evaluated once.
+# Categories of supplier addressing:
+#   user   - supplier_user_id set (half also carry the user's supplier_email)
+#   domain - only supplier_email on the supplier's registered domain (an existing
+#            user's address in other case, or a new address on that domain)
+#   public - only supplier_email at a public mail domain: ~3,000 distinct
+#            workshop addresses, plus some addresses of public-domain suppliers' users
+INSERT_REQUESTS = f"""
+INSERT INTO service_requests (created_by_user_id, supplier_user_id, supplier_email, vehicle,
+                              title, description, priority, status, created_at, updated_at)
+SELECT CASE WHEN r.i % 2000 = 0 THEN NULL
+            ELSE md5('fleet-user:' || r.fleet || ':' || r.creator_k)::uuid END,
+       CASE WHEN r.kind = 'user'
+            THEN md5('supplier-user:' || r.supplier || ':' || r.supplier_k)::uuid END,
+       CASE WHEN r.kind = 'user' THEN CASE WHEN r.i % 2 = 0 THEN su.email END
+            WHEN r.kind = 'domain' AND r.r_addr < 0.5 THEN upper(btrim(su.email))
+            WHEN r.kind = 'domain'
+            THEN 'service' || (1 + (r.i / 5) % 5) || '@supplier' || r.supplier || '.example'
+            WHEN r.r_addr < 0.1
+            THEN 'supplier' || (20 * (1 + r.i % 10)) || '.tech1@'
+                 || ({PUBLIC_DOMAINS_SQL})[2]
+            WHEN r.i % 10 = 0
+            THEN ' Workshop' || r.workshop || '@'
+                 || upper(({PUBLIC_DOMAINS_SQL})[1 + r.workshop % 5])
+            ELSE 'workshop' || r.workshop || '@' || ({PUBLIC_DOMAINS_SQL})[1 + r.workshop % 5]
+       END,
+       'VAN-' || lpad((r.fleet * 10 + r.i % 10)::text, 5, '0'),
+       'Service ' || (ARRAY['brakes', 'tyres', 'oil change', 'MOT', 'bodywork'])[1 + r.i % 5],
+       CASE WHEN r.i % 3 = 0 THEN NULL ELSE 'Request ' || r.i || ' from fleet ' || r.fleet END,
+       (ARRAY['low', 'normal', 'normal', 'normal', 'high', 'urgent'])[1 + r.i % 6],
+       CASE WHEN r.r_status < 0.10 THEN 'pending'
+            WHEN r.r_status < 0.25 THEN 'open'
+            WHEN r.r_status < 0.40 THEN 'in_progress'
+            WHEN r.r_status < 0.90 THEN 'closed'
+            ELSE 'rejected' END,
+       r.created_at,
+       least(now(), r.created_at + r.r_addr * interval '30 days')
+  FROM (SELECT d.*,
+               CASE WHEN d.r_kind < 0.80 THEN 'user'
+                    WHEN d.r_kind < 0.93 AND d.supplier % 4 <> 0 THEN 'domain'
+                    WHEN d.r_kind < 0.93 THEN 'user'
+                    WHEN d.supplier = 1 THEN 'domain'
+                    ELSE 'public' END AS kind
+          FROM (SELECT i,
+                       1 + floor(random() * {FLEETS})::int AS fleet,
+                       1 + floor(random() * {USERS_PER_FLEET})::int AS creator_k,
+                       CASE WHEN i % 5 = 0 THEN 1
+                            ELSE 2 + floor(random() * {SUPPLIERS - 1})::int END AS supplier,
+                       1 + floor(random() * {USERS_PER_SUPPLIER})::int AS supplier_k,
+                       1 + floor(random() * 3000)::int AS workshop,
+                       random() AS r_kind, random() AS r_addr, random() AS r_status,
+                       now() - random() * interval '730 days' AS created_at
+                  FROM generate_series(1, {{requests}}) i
+                OFFSET 0) d) r
+  LEFT JOIN users su
+         ON su.user_id = md5('supplier-user:' || r.supplier || ':' || r.supplier_k)::uuid;
+"""
+
+COUNTS = """
+SELECT (SELECT count(*) FROM companies WHERE company_type = 'fleet'),
+       (SELECT count(*) FROM companies WHERE company_type = 'supplier'),
+       (SELECT count(*) FROM users),
+       (SELECT count(*) FROM service_requests),
+       (SELECT count(*) FROM service_requests WHERE supplier_user_id IS NOT NULL),
+       (SELECT count(*) FROM service_requests
+         WHERE supplier_user_id IS NULL AND supplier_email IS NOT NULL),
+       (SELECT count(DISTINCT lower(btrim(supplier_email))) FROM service_requests
+         WHERE supplier_user_id IS NULL AND split_part(lower(supplier_email), '@', 2)
+               IN ('gmail.com', 'yahoo.co.uk', 'hotmail.com', 'outlook.com', 'icloud.com')),
+       (SELECT count(*) FROM service_requests WHERE created_by_user_id IS NULL)
+"""
+
+BIG_SUPPLIER_SHARE = """
+SELECT count(*)::float / greatest(1, (SELECT count(*) FROM service_requests))
+  FROM service_requests sr
+  LEFT JOIN users u ON u.user_id = sr.supplier_user_id
+ WHERE u.company_id = md5('supplier:1')::uuid
+    OR (sr.supplier_user_id IS NULL
+        AND split_part(lower(btrim(sr.supplier_email)), '@', 2) = 'supplier1.example')
+"""
+
+
+@dataclass
+class ProbeResult:
+    latencies: list[float] = field(default_factory=list)
+    worst_at: float = 0.0  # seconds after the upgrade started
+    error: str | None = None
+
+
+# ---------------------------------------------------------------------------
+# Database set-up
+# ---------------------------------------------------------------------------
+
+
+def database_url(server_url: str, name: str) -> str:
+    parts = urlsplit(server_url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def drop_database(server_url: str, name: str) -> None:
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def recreate_database(server_url: str, name: str) -> None:
+    drop_database(server_url, name)
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def flask(args: list[str], db_url: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": db_url}
+    return subprocess.run(
+        [FLASK, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def load_v1_schema(db_url: str) -> None:
+    result = flask(["db", "upgrade", "0001_fleetos_v1"], db_url, timeout=300)
+    if result.returncode != 0:
+        sys.exit(f"loading the v1 schema failed:\n{result.stderr}")
+
+
+def generate_data(db_url: str, requests: int) -> None:
+    with psycopg.connect(db_url) as conn:
+        conn.execute("SELECT setseed(0.42)")
+        conn.execute(INSERT_COMPANIES)
+        conn.execute(INSERT_USERS)
+        conn.execute(sql.SQL(INSERT_REQUESTS).format(requests=sql.Literal(requests)))
+
+
+def vacuum_analyze(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+def row_counts(db_url: str) -> dict[str, float]:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(COUNTS).fetchone()
+        share = conn.execute(BIG_SUPPLIER_SHARE).fetchone()
+    assert row is not None and share is not None
+    keys = (
+        "fleet companies",
+        "supplier companies",
+        "users",
+        "service requests",
+        "  with supplier_user_id",
+        "  with only supplier_email",
+        "  distinct public-domain addresses",
+        "  with created_by_user_id NULL",
+    )
+    counts: dict[str, float] = dict(zip(keys, row, strict=True))
+    counts["  share of supplier 1"] = share[0]
+    return counts
+
+
+def probe_request_id(db_url: str, requests: int) -> str:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT request_id FROM service_requests OFFSET %s LIMIT 1", (requests // 2,)
+        ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+# ---------------------------------------------------------------------------
+# The timed upgrade and the concurrent reader
+# ---------------------------------------------------------------------------
+
+
+def probe(
+    db_url: str,
+    request_id: str,
+    stop: threading.Event,
+    started: list[float],
+    interval: float,
+    result: ProbeResult,
+) -> None:
+    """Repeat a primary-key lookup until ``stop`` is set (or the hard cap), timing each."""
+    deadline = time.monotonic() + HARD_CAP_SECONDS
+    worst = 0.0
+    query = "SELECT request_id, status FROM service_requests WHERE request_id = %s"
+    try:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute(f"SET statement_timeout = '{HARD_CAP_SECONDS}s'")
+            while not stop.is_set() and time.monotonic() < deadline:
+                t0 = time.perf_counter()
+                conn.execute(query, (request_id,)).fetchone()
+                elapsed = time.perf_counter() - t0
+                if elapsed > worst:
+                    worst = elapsed
+                    result.worst_at = t0 - started[0] if started else 0.0
+                result.latencies.append(elapsed)
+                stop.wait(interval)
+    except psycopg.Error as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+
+
+def timed_upgrade(
+    db_url: str, request_id: str, interval: float
+) -> tuple[int, float, str, ProbeResult]:
+    result = ProbeResult()
+    stop = threading.Event()
+    started: list[float] = []
+    thread = threading.Thread(
+        target=probe, args=(db_url, request_id, stop, started, interval, result), daemon=True
+    )
+    thread.start()
+    time.sleep(0.5)  # a few unblocked probes first, as a baseline
+    env = {**os.environ, "DATABASE_URL": db_url}
+    started.append(time.perf_counter())
+    proc = subprocess.Popen(
+        [FLASK, "db", "upgrade"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output, _ = proc.communicate(timeout=HARD_CAP_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output, _ = proc.communicate()
+    wall = time.perf_counter() - started[0]
+    stop.set()
+    thread.join(timeout=60)
+    return proc.returncode, wall, output, result
+
+
+# ---------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------
+
+
+def print_counts(counts: dict[str, float]) -> None:
+    print("v1 data:")
+    for key, value in counts.items():
+        shown = f"{value:.1%}" if isinstance(value, float) else f"{value:,}"
+        print(f"  {key:<38} {shown:>12}")
+
+
+def print_upgrade(code: int, wall: float, output: str, probe_result: ProbeResult) -> None:
+    lat = probe_result.latencies
+    print("upgrade (flask db upgrade, v1 -> head):")
+    print(f"  exit status                            {code:>12}")
+    print(f"  wall time                              {wall:>11.2f}s")
+    if lat:
+        print(f"  longest blocked SELECT                 {max(lat):>11.3f}s", end="")
+        print(f"  (started {probe_result.worst_at:.2f}s into the upgrade)")
+        print(f"  concurrent SELECTs                     {len(lat):>12,}")
+        print(f"  SELECT p50                             {statistics.median(lat) * 1000:>10.3f}ms")
+    if probe_result.error:
+        print(f"  probe error: {probe_result.error}")
+    if code != 0:
+        print("upgrade output (tail):")
+        print("\n".join(output.strip().splitlines()[-15:]))
+
+
+def run_verify(db_url: str) -> None:
+    result = flask(["fleetos", "verify"], db_url, timeout=600)
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    print(
+        f"flask fleetos verify (exit {result.returncode}): {lines[-1] if lines else '(no output)'}"
+    )
+    if result.returncode != 0:
+        print("\n".join(line for line in lines if "FAIL" in line or "Error" in line))
+
+
+# ---------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=1_000_000, help="v1 service requests")
+    parser.add_argument("--server-url", default=DEFAULT_SERVER_URL, help="maintenance DB URL")
+    parser.add_argument("--db-name", default=DEFAULT_DB_NAME, help="database to (re)create")
+    parser.add_argument("--interval-ms", type=float, default=5.0, help="pause between SELECTs")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args()
+    if not args.db_name.startswith("fleetos_bench"):
+        parser.error("--db-name must start with fleetos_bench")
+    return args
+
+
+def timed(label: str, func: Callable[..., object], *args: object) -> float:
+    print(f"{label}...", flush=True)
+    t0 = time.perf_counter()
+    func(*args)
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    args = parse_args()
+    db_url = database_url(args.server_url, args.db_name)
+    timed("creating database " + args.db_name, recreate_database, args.server_url, args.db_name)
+    try:
+        schema_s = timed("loading v1 schema", load_v1_schema, db_url)
+        gen_s = timed(
+            f"generating v1 data ({args.requests:,} requests)", generate_data, db_url, args.requests
+        )
+        vacuum_s = timed("VACUUM ANALYZE", vacuum_analyze, db_url)
+        counts = row_counts(db_url)
+        request_id = probe_request_id(db_url, args.requests)
+        print("running flask db upgrade with a concurrent reader...", flush=True)
+        code, wall, output, probe_result = timed_upgrade(
+            db_url, request_id, args.interval_ms / 1000
+        )
+
+        print("\n=== FleetOS migration benchmark ===")
+        print_counts(counts)
+        print(
+            f"v1 schema load: {schema_s:.2f}s; data generation: {gen_s:.2f}s; "
+            f"VACUUM ANALYZE: {vacuum_s:.2f}s"
+        )
+        print_upgrade(code, wall, output, probe_result)
+        run_verify(db_url)
+        return code
+    finally:
+        if args.keep:
+            print(f"kept database {args.db_name}: {db_url}")
+        else:
+            drop_database(args.server_url, args.db_name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""A refused upgrade names what it refused, exits 1 without a traceback, and changes nothing."""
+
+from __future__ import annotations
+
+
+import psycopg
+import pytest
+
+from tests.conftest import flask_cli, libpq_url
+from tests.migrations.conftest import dump, execute, migrate, query
+
+UNKNOWN_STATUSES = """
+ALTER TABLE service_requests DROP CONSTRAINT valid_status;
+UPDATE service_requests SET status = 'on_hold' WHERE title IN ('Brakes squeal', 'Oil change');
+UPDATE service_requests SET status = 'cancelled' WHERE title = 'Puncture';
+"""
+
+SAME_ADDRESS_IN_TWO_COMPANIES = """
+INSERT INTO users (company_id, email, full_name) VALUES
+  ('11111111-1111-4111-8111-111111111111', ' NORA@Northwind.example', 'Nora at Acme');
+"""
+
+
+def assert_refused(url: str, *expected: str, **env: str) -> str:
+    before = dump(url)
+    result = flask_cli(url, "db", "upgrade", **env)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    for text in expected:
+        assert text in result.stderr
+    assert dump(url) == before, "a refused upgrade changed the database"
+    return result.stderr
+
+
+def test_unknown_statuses_are_named_with_their_row_counts(v1_database):
+    execute(v1_database, UNKNOWN_STATUSES)
+    stderr = assert_refused(
+        v1_database, "'cancelled' (1 row)", "'on_hold' (2 rows)", "Nothing was changed"
+    )
+    assert "Error: FleetOS refused the upgrade" in stderr
+
+
+def test_unknown_statuses_refused_after_0001_as_well(v1_database):
+    migrate(v1_database, "0001_fleetos_v1")
+    execute(v1_database, UNKNOWN_STATUSES)
+    assert_refused(v1_database, "'on_hold' (2 rows)")
+    assert query(v1_database, "SELECT version_num FROM alembic_version") == [("0001_fleetos_v1",)]
+
+
+def test_one_address_in_two_companies_is_refused(v1_database):
+    execute(v1_database, SAME_ADDRESS_IN_TWO_COMPANIES)
+    assert_refused(
+        v1_database, "nora@northwind.example", '"Acme Fleet"', '"Northwind Haulage"'
+    )
+
+
+def test_a_database_that_is_not_v1_is_refused(make_database):
+    url = make_database()
+    execute(url, "CREATE TABLE companies (company_id uuid PRIMARY KEY, label text)")
+    assert_refused(url, "not a FleetOS v1 database", "companies.name", "users.email")
+
+
+@pytest.mark.slow
+def test_a_long_transaction_makes_the_upgrade_give_up_not_queue(v1_database):
+    """With lock_timeout the deploy stops waiting; readers are not stuck behind it."""
+    holder = psycopg.connect(libpq_url(v1_database))
+    holder.execute("SELECT count(*) FROM service_requests")  # holds ACCESS SHARE until rollback
+    try:
+        assert_refused(
+            v1_database, "could not get a table lock within lock_timeout (1s)",
+            MIGRATION_LOCK_TIMEOUT="1s",
+        )
+    finally:
+        holder.rollback()
+        holder.close()
+    migrate(v1_database)  # with the transaction gone, the upgrade goes through
+
+
+def test_lock_timeout_setting_is_validated(v1_database):
+    result = flask_cli(v1_database, "db", "upgrade", MIGRATION_LOCK_TIMEOUT="5; DROP TABLE users")
+    assert result.returncode == 1
+    assert "MIGRATION_LOCK_TIMEOUT must look like 5s" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert query(v1_database, "SELECT count(*) FROM users") == [(5,)]
+
+
