@@ -44,7 +44,8 @@ def finalise_config(app: Flask) -> None:
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         from .embedded_db import embedded_database_url
 
-        app.config["SQLALCHEMY_DATABASE_URI"] = embedded_database_url(instance / "pgdata")
+        data_dir = Path(app.config.get("EMBEDDED_PGDATA") or instance / "pgdata")
+        app.config["SQLALCHEMY_DATABASE_URI"] = embedded_database_url(data_dir)
     engine_options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     # Every timestamp FleetOS stores is UTC; pin the session so NOW() agrees.
     engine_options.setdefault("connect_args", {}).setdefault("options", "-c timezone=UTC")

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import literal_column
 from sqlalchemy.dialects.postgresql import insert
 
 from .extensions import db
@@ -90,5 +91,5 @@ def seed_demo() -> int:
 
 
 def _insert(model: type[db.Model], rows: list[dict[str, Any]]) -> int:
-    result = db.session.execute(insert(model).values(rows).on_conflict_do_nothing())
-    return result.rowcount or 0
+    statement = insert(model).values(rows).on_conflict_do_nothing().returning(literal_column("1"))
+    return len(db.session.execute(statement).all())

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Install FleetOS with its test dependencies into .venv and run the test suite.
+# Uses TEST_DATABASE_URL's PostgreSQL server if set, else an embedded one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test]'
+exec .venv/bin/python -m pytest "$@"
