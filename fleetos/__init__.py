@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g, redirect, url_for
 
 from .config import ConfigError, development_secret_key, load_config
-from .extensions import db, migrate
+from .extensions import csrf, db, limiter, mail, migrate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = REPO_ROOT / "migrations"
@@ -30,8 +30,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
     finalise_config(app)
+    register_logging(app)
     register_extensions(app)
     register_blueprints(app)
+    register_errorhandlers(app)
     register_commands(app)
     return app
 
@@ -55,8 +57,28 @@ def finalise_config(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (the tables must be known to the metadata)
 
+    from .auth.session import register_session
+    from .outbox import register_mail
+
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    csrf.init_app(app)
+    mail.init_app(app)
+    limiter.init_app(app)
+    register_session(app)
+    register_mail(app)
+
+
+def register_logging(app: Flask) -> None:
+    from .logs import register_logging as redact_tokens_in_logs
+
+    redact_tokens_in_logs(app)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from .errors import register_errorhandlers as register
+
+    register(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -67,6 +89,12 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(requests_bp)
+
+    @app.get("/")
+    def index():
+        """Send visitors where they belong: their dashboard, or sign-in."""
+        target = "dashboard.index" if g.get("contact") else "auth.login"
+        return redirect(url_for(target), code=303)
 
 
 def register_commands(app: Flask) -> None:

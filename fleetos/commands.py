@@ -37,3 +37,45 @@ def seed_demo_command() -> None:
     click.echo(
         f"Demo data: {added} rows added." if added else "Demo data already present; nothing added."
     )
+
+
+@fleetos_cli.command("deliver")
+@click.option("--loop", is_flag=True, help="Keep delivering until stopped (a worker process).")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between polls with --loop.")
+@click.option("--batch", default=100, show_default=True, help="Messages per pass at most.")
+def deliver_command(loop: bool, interval: float, batch: int) -> None:
+    """Send the outbox's pending mail (retries with backoff; safe to run several at once)."""
+    import signal
+    import time
+
+    from .outbox import deliver_due
+
+    stopping = False
+
+    def stop(signum, frame) -> None:  # finish the current message, then exit
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while True:
+        report = deliver_due(limit=batch)
+        if report.total or not loop:
+            click.echo(f"sent {report.sent}, retrying later {report.retrying}, failed {report.failed}")
+        if not loop or stopping:
+            return
+        if report.total < batch:  # drained: wait for more
+            deadline = time.monotonic() + interval
+            while not stopping and time.monotonic() < deadline:
+                time.sleep(min(0.2, interval))
+        if stopping:
+            return
+
+
+@fleetos_cli.command("send-daily-links")
+def send_daily_links_command() -> None:
+    """Queue today's dashboard link for each recently active supplier contact (once a day)."""
+    from .auth.service import send_daily_links
+
+    queued = send_daily_links()
+    click.echo(f"queued {queued} daily links" if queued else "no daily links to queue today")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,17 +45,54 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             )
 
     database_url = env.get("DATABASE_URL")
+    base_url = env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
     return {
         "FLEETOS_ENV": fleetos_env,
         "SECRET_KEY": env.get("SECRET_KEY"),
         # Older keys still accepted when verifying signatures, newest first.
         "SECRET_KEY_FALLBACKS": _split_list(env.get("SECRET_KEY_FALLBACKS", "")),
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url) if database_url else None,
-        "BASE_URL": env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "BASE_URL": base_url,
         "PHONE_DEFAULT_REGION": env.get("PHONE_DEFAULT_REGION", "GB"),
         # How long `flask db upgrade` waits for a table lock before giving up.
         "MIGRATION_LOCK_TIMEOUT": env.get("MIGRATION_LOCK_TIMEOUT", "5s"),
+        # Links: seconds each kind of link stays valid.
+        "MAGIC_LINK_MAX_AGE": int(env.get("MAGIC_LINK_MAX_AGE", 900)),
+        "INVITE_LINK_MAX_AGE": int(env.get("INVITE_LINK_MAX_AGE", 7 * 24 * 3600)),
+        "DAILY_LINK_MAX_AGE": int(env.get("DAILY_LINK_MAX_AGE", 24 * 3600)),
+        # Sessions: the cookie is Secure whenever the site is served over https.
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
+        "SESSION_COOKIE_NAME": "fleetos_session",
+        "PERMANENT_SESSION_LIFETIME": timedelta(days=int(env.get("SESSION_LIFETIME_DAYS", 14))),
+        # Mail: with no MAIL_SERVER, development prints messages to the console.
+        "MAIL_SERVER": env.get("MAIL_SERVER") or None,
+        "MAIL_PORT": int(env.get("MAIL_PORT", 587)),
+        "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
+        "MAIL_USE_TLS": _flag(env.get("MAIL_USE_TLS", "true")),
+        "MAIL_USE_SSL": _flag(env.get("MAIL_USE_SSL", "false")),
+        "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER", "FleetOS <no-reply@fleetos.example>"),
+        # Flask-Mail would otherwise stop sending whenever TESTING is on.
+        "MAIL_SUPPRESS_SEND": False,
+        "MAIL_TIMEOUT": int(env.get("MAIL_TIMEOUT", 30)),
+        "MAIL_MAX_ATTEMPTS": int(env.get("MAIL_MAX_ATTEMPTS", 12)),
+        # Send a request's mail right after its response; the deliver worker
+        # picks up whatever that could not send.
+        "MAIL_DELIVER_AFTER_RESPONSE": _flag(env.get("MAIL_DELIVER_AFTER_RESPONSE", "true")),
+        # Rate limits (Flask-Limiter): memory in development, Redis in production.
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "LINK_REQUEST_LIMIT_PER_IP": env.get("LINK_REQUEST_LIMIT_PER_IP", "10 per minute;50 per hour"),
+        "LINK_REQUEST_LIMIT_PER_ADDRESS": env.get(
+            "LINK_REQUEST_LIMIT_PER_ADDRESS", "3 per 10 minutes;10 per day"
+        ),
     }
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _split_list(value: str) -> list[str]:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from .smtp import TimeoutMail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 
 # Constraint names exactly as PostgreSQL would pick them for the seed's
@@ -19,3 +23,7 @@ NAMING_CONVENTION = {
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate()
+csrf = CSRFProtect()
+mail = TimeoutMail()
+# The client address as the app sees it; behind a proxy, ProxyFix makes it the real one.
+limiter = Limiter(key_func=get_remote_address)

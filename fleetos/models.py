@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.elements import conv
@@ -206,3 +206,51 @@ class EventLog(db.Model):
     created_at: Mapped[datetime | None] = mapped_column(server_default=text("now()"))
 
     contact: Mapped[Contact | None] = relationship(lazy="joined")
+
+
+OUTBOX_STATUSES = ("pending", "sent", "failed")
+
+
+class OutboxMessage(db.Model):
+    """A message to send, written in the same transaction as the change that causes it.
+
+    Delivery happens after the response (or by ``flask fleetos deliver``), so
+    a message is never lost to a slow or absent SMTP server. Bodies are
+    cleared once sent: they hold sign-in links.
+    """
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),
+        Index(
+            "idx_outbox_messages_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    message_id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    recipient: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    text_body: Mapped[str | None] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
+    # Makes "at most one of these" a database fact (the daily link per day).
+    dedupe_key: Mapped[str | None] = mapped_column(Text, unique=True)
+    status: Mapped[str] = mapped_column(Text, server_default="pending")
+    attempts: Mapped[int] = mapped_column(server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    sent_at: Mapped[datetime | None]
+
+
+class UsedLinkToken(db.Model):
+    """The id of every link that has been used: a link works once."""
+
+    __tablename__ = "used_link_tokens"
+
+    jti: Mapped[str] = mapped_column(Text, primary_key=True)
+    purpose: Mapped[str] = mapped_column(Text)
+    contact_value: Mapped[str] = mapped_column(Text)
+    used_at: Mapped[datetime] = mapped_column(server_default=text("now()"))

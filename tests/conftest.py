@@ -71,21 +71,25 @@ def server_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def make_database(server_url: str) -> Iterator[Callable[[], str]]:
-    """Return a factory of fresh, empty scratch databases; all are dropped at the end."""
+def make_database(server_url: str) -> Iterator[Callable[..., str]]:
+    """Return a factory of fresh scratch databases (empty, or copies of ``template``)."""
     created: list[str] = []
 
-    def make() -> str:
+    def make(template: str = "template0") -> str:
         name = SCRATCH_PREFIX + secrets.token_hex(6)
         with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         created.append(name)
         return conninfo_to_url(with_database(server_url, name))
 
     yield make
     with psycopg.connect(server_url, autocommit=True) as conn:
-        for name in created:
+        for name in reversed(created):
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def database_name(url: str) -> str:
+    return conninfo_to_dict(libpq_url(url))["dbname"]
 
 
 def run_sql_files(url: str, *names: str) -> None:
@@ -139,15 +143,21 @@ def v1_database(make_database: Callable[[], str]) -> str:
     return url
 
 
-@pytest.fixture
-def head_database(make_database: Callable[[], str]) -> str:
-    """A fresh, empty database upgraded to the newest migration."""
+@pytest.fixture(scope="session")
+def head_template(make_database: Callable[..., str]) -> str:
+    """A database migrated to head once per run; tests get copies of it."""
     from flask_migrate import upgrade
 
     url = make_database()
     with app_for(url):
         upgrade()
-    return url
+    return database_name(url)
+
+
+@pytest.fixture
+def head_database(make_database: Callable[..., str], head_template: str) -> str:
+    """A fresh, empty database at the newest migration (a copy of the template)."""
+    return make_database(head_template)
 
 
 @pytest.fixture

@@ -1,0 +1,46 @@
+"""Companies: who owns the work, and which company an address belongs to."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+
+from .domains import domain_of, is_public_mail_domain
+from .extensions import db
+from .models import Company
+
+
+class CompanyService:
+    """Find and create companies. Never commits: the caller's unit of work does."""
+
+    @staticmethod
+    def get(company_id: object) -> Company | None:
+        try:
+            return db.session.get(Company, uuid.UUID(str(company_id)))
+        except ValueError:
+            return None
+
+    @staticmethod
+    def for_domain(address: str) -> Company | None:
+        """The company that registered ``address``'s domain; never for a public mail domain."""
+        domain = domain_of(address)
+        if not domain or is_public_mail_domain(domain):
+            return None
+        return db.session.scalar(
+            select(Company)
+            .where(func.lower(func.btrim(Company.email_domain)) == domain)
+            .order_by(Company.created_at, Company.company_id)
+            .limit(1)
+        )
+
+    @classmethod
+    def create(cls, *, name: str, company_type: str, first_address: str | None = None) -> Company:
+        """Create a company; register ``first_address``'s domain if it is a private, unclaimed one."""
+        domain = domain_of(first_address) if first_address else None
+        if domain and (is_public_mail_domain(domain) or cls.for_domain(first_address)):
+            domain = None
+        company = Company(name=name, company_type=company_type, email_domain=domain)
+        db.session.add(company)
+        db.session.flush()
+        return company

@@ -1,0 +1,69 @@
+"""Error pages: a clear message, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from .extensions import db
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: ("That request could not be understood", "Go back, reload the page and try again."),
+    403: ("Not allowed", "You cannot do that here."),
+    404: ("Not found", "There is nothing here. It may have moved, or never existed."),
+    405: ("Not allowed", "That page cannot be used this way."),
+    410: ("Gone", "This is no longer available."),
+    429: (
+        "Too many requests",
+        "You have asked for this too often. Wait a few minutes, then try again.",
+    ),
+}
+
+
+def render_error(code: int, *, title: str | None = None, message: str | None = None,
+                 request_id: str | None = None):
+    default_title, default_message = MESSAGES.get(code, ("Something went wrong", ""))
+    return (
+        render_template("errors/error.html", code=code, title=title or default_title,
+                        message=message or default_message, request_id=request_id),
+        code,
+    )
+
+
+def register_errorhandlers(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        return render_error(
+            400, title="This form has expired",
+            message="For your safety, forms only work for a while and only from this site. "
+            "Go back, reload the page and send it again.",
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if error.code is None or error.code >= 500:
+            return internal_error(error)
+        response = render_error(error.code)
+        if error.code == 429 and getattr(error, "retry_after", None):
+            return response[0], 429, {"Retry-After": str(error.retry_after)}
+        return response
+
+    @app.errorhandler(Exception)
+    def internal_error(error: Exception):
+        if isinstance(error, HTTPException) and not isinstance(error, InternalServerError):
+            return render_error(error.code or 500)
+        db.session.rollback()
+        request_id = uuid.uuid4().hex[:12]
+        log.exception("unhandled error, request id %s", request_id)
+        return render_error(
+            500, title="Something went wrong on our side",
+            message="It has been logged. Try again in a moment; if it keeps happening, "
+            "tell us the reference below.",
+            request_id=request_id,
+        )
