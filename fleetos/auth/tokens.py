@@ -122,10 +122,11 @@ def make_token(
 def read_token(token: str) -> Link:
     """Verify ``token`` against every purpose's salt; raise LinkError if it is no good."""
     for purpose in Purpose:
+        signed = serializer(purpose)
         try:
-            payload = serializer(purpose).loads(token, max_age=purpose.max_age)
+            payload = signed.loads(token, max_age=purpose.max_age)
         except SignatureExpired as exc:
-            raise LinkError("expired", _renewable(exc, purpose)) from None
+            raise LinkError("expired", _renewable(exc, signed, purpose)) from None
         except BadSignature:
             continue
         link = _link_or_none(payload, purpose)
@@ -135,12 +136,18 @@ def read_token(token: str) -> Link:
     raise LinkError("invalid")
 
 
-def _renewable(exc: SignatureExpired, purpose: Purpose) -> Link | None:
-    """The expired link, if it is recent enough to ask for a fresh one."""
-    signed = exc.date_signed
-    if signed is None or datetime.now(UTC) - signed > FRESH_LINK_WINDOW + timedelta(seconds=purpose.max_age):
+def _renewable(
+    exc: SignatureExpired, signed: URLSafeTimedSerializer, purpose: Purpose
+) -> Link | None:
+    """The expired link (its signature is good), if recent enough to ask for a fresh one."""
+    age_limit = FRESH_LINK_WINDOW + timedelta(seconds=purpose.max_age)
+    if exc.date_signed is None or datetime.now(UTC) - exc.date_signed > age_limit:
         return None
-    return _link_or_none(exc.payload, purpose)
+    try:
+        payload = signed.load_payload(exc.payload)
+    except BadSignature:
+        return None
+    return _link_or_none(payload, purpose)
 
 
 def _link_or_none(payload: Any, purpose: Purpose) -> Link | None:

@@ -47,7 +47,7 @@ link_requests_per_address = limiter.limit(
 @bp.after_request
 def private_link_pages(response: Response) -> Response:
     # A link page's URL holds the token: keep it out of Referer headers and caches.
-    if request.endpoint in {"auth.link", "auth.fresh_link"}:
+    if request.endpoint in {"auth.link", "auth.use_link", "auth.fresh_link"}:
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["Cache-Control"] = "no-store"
     return response
