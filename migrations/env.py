@@ -26,7 +26,8 @@ REFUSED_PREFIX = "FleetOS refused the upgrade"
 LOCK_NOT_AVAILABLE = "55P03"
 
 config = context.config
-fileConfig(config.config_file_name)
+# Keep the app's own loggers (and their token filters) working when migrating in-process.
+fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 target_db = current_app.extensions["migrate"].db

@@ -38,9 +38,10 @@ def _per_address() -> str:
     return current_app.config["LINK_REQUEST_LIMIT_PER_ADDRESS"]
 
 
-link_requests_per_ip = limiter.limit(_per_ip, methods=["POST"], scope="link-requests")
-link_requests_per_address = limiter.limit(
-    _per_address, key_func=_address_key, methods=["POST"], scope="link-address"
+# One budget per client and one per address, shared by every form that mails a link.
+link_requests_per_ip = limiter.shared_limit(_per_ip, scope="link-requests", methods=["POST"])
+link_requests_per_address = limiter.shared_limit(
+    _per_address, scope="link-address", key_func=_address_key, methods=["POST"]
 )
 
 
