@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from .domains import domain_of, is_public_mail_domain
 from .extensions import db
-from .models import Company
+from .models import Company, Contact, ServiceRequest
 
 
 class CompanyService:
@@ -22,17 +22,35 @@ class CompanyService:
             return None
 
     @staticmethod
-    def for_domain(address: str) -> Company | None:
+    def for_domain(address: str, *, company_type: str | None = None) -> Company | None:
         """The company that registered ``address``'s domain; never for a public mail domain."""
         domain = domain_of(address)
         if not domain or is_public_mail_domain(domain):
             return None
-        return db.session.scalar(
+        query = select(Company).where(func.lower(func.btrim(Company.email_domain)) == domain)
+        if company_type:
+            query = query.where(Company.company_type == company_type)
+        return db.session.scalar(query.order_by(Company.created_at, Company.company_id).limit(1))
+
+    @classmethod
+    def for_address(cls, address: str) -> Company | None:
+        """The company a canonical address belongs to, if FleetOS can tell.
+
+        Its contact's company; else the supplier a request was last sent to
+        at exactly this address (a supplier that emerged from a request has
+        no contact yet); else the company that registered its domain.
+        """
+        contact = db.session.scalar(select(Contact).where(Contact.contact_value == address))
+        if contact is not None:
+            return contact.company
+        reached = db.session.scalar(
             select(Company)
-            .where(func.lower(func.btrim(Company.email_domain)) == domain)
-            .order_by(Company.created_at, Company.company_id)
+            .join(ServiceRequest, ServiceRequest.supplier_company_id == Company.company_id)
+            .where(func.lower(func.btrim(ServiceRequest.supplier_email)) == address)
+            .order_by(ServiceRequest.created_at.desc())
             .limit(1)
         )
+        return reached or cls.for_domain(address)
 
     @classmethod
     def create(cls, *, name: str, company_type: str, first_address: str | None = None) -> Company:

@@ -130,11 +130,13 @@ class ServiceRequest(db.Model):
     __table_args__ = (
         CheckConstraint(_in("priority", PRIORITIES), name="priority"),
         CheckConstraint(_in("status", STATUSES), name=conv("valid_status")),
+        CheckConstraint("odometer >= 0", name="odometer"),
         Index("idx_service_requests_created_by", "created_by_user_id"),
         Index("idx_service_requests_fleet_company", "fleet_company_id"),
         Index("idx_service_requests_supplier_company", "supplier_company_id"),
         Index("idx_service_requests_submitted_by", "submitted_by_contact_id"),
         Index("idx_service_requests_assigned_to", "assigned_to_contact_id"),
+        Index("idx_service_requests_supplier_address", text("lower(btrim(supplier_email))")),
     )
 
     request_id: Mapped[uuid.UUID] = _uuid_pk()
@@ -163,6 +165,8 @@ class ServiceRequest(db.Model):
     assigned_to_contact_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("contacts.contact_id")
     )
+    odometer: Mapped[int | None]
+    location: Mapped[str | None] = mapped_column(Text)
 
     fleet_company: Mapped[Company | None] = relationship(foreign_keys=[fleet_company_id])
     supplier_company: Mapped[Company | None] = relationship(foreign_keys=[supplier_company_id])
@@ -170,7 +174,11 @@ class ServiceRequest(db.Model):
     assigned_to: Mapped[Contact | None] = relationship(foreign_keys=[assigned_to_contact_id])
 
     def can_move_to(self, status: str) -> bool:
-        return status in TRANSITIONS.get(self.status, frozenset())
+        return self.can_move_from(self.status, status)
+
+    @staticmethod
+    def can_move_from(current: str, status: str) -> bool:
+        return status in TRANSITIONS.get(current, frozenset())
 
     @property
     def is_final(self) -> bool:
@@ -186,6 +194,7 @@ class EventLog(db.Model):
         Index("idx_event_log_contact", "contact_id"),
         Index("idx_event_log_created", text("created_at DESC")),
         Index("idx_event_log_type", "event_type"),
+        Index("idx_event_log_request", "target_request_id", "created_at"),
         {"comment": "Audit trail - tracks every access and action"},
     )
 

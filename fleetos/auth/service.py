@@ -55,14 +55,13 @@ def email_address(raw: str) -> ContactAddress:
 
 
 def request_sign_in(raw_email: str, next_path: str | None = None) -> None:
-    """Mail a sign-in link if the address is known or on a registered domain.
+    """Mail a sign-in link if the address is known, was sent work, or is on a registered domain.
 
     The caller shows the same page either way. An unknown address is told
     (by mail, to its owner only) how to start instead.
     """
     address = email_address(raw_email)
-    contact = ContactService.find(address.value)
-    company = contact.company if contact else CompanyService.for_domain(address.value)
+    company = CompanyService.for_address(address.value)
     if company is None:
         queue_mail("unknown_address", address.value, "Signing in to FleetOS",
                    signup_url=f"{current_app.config['BASE_URL']}/auth/signup")

@@ -27,6 +27,8 @@ class Purpose(str, Enum):
     SIGN_UP = "sign-up"
     INVITE = "invite"
     DAILY_ACCESS = "daily-access"
+    # Sign-in links inside request notifications: they must outlive a busy day.
+    NOTIFICATION = "notification"
 
     @property
     def salt(self) -> str:
@@ -40,6 +42,7 @@ class Purpose(str, Enum):
             Purpose.SIGN_UP: "MAGIC_LINK_MAX_AGE",
             Purpose.INVITE: "INVITE_LINK_MAX_AGE",
             Purpose.DAILY_ACCESS: "DAILY_LINK_MAX_AGE",
+            Purpose.NOTIFICATION: "NOTIFICATION_LINK_MAX_AGE",
         }[self]
         return int(current_app.config[setting])
 

@@ -101,8 +101,18 @@ def link(token: str):
     try:
         preview = service.preview_link(token)
     except LinkError as exc:
+        if _signed_in_as(exc.link):
+            return redirect(exc.link.next_path, code=303)
         return _link_error(exc, token)
+    if _signed_in_as(preview.link):
+        # Already signed in as this address (a second notification, say): just go there.
+        return redirect(preview.link.next_path, code=303)
     return render_template("auth/confirm_link.html", preview=preview, token=token)
+
+
+def _signed_in_as(link) -> bool:
+    contact = g.get("contact")
+    return link is not None and contact is not None and contact.contact_value == link.contact_value
 
 
 @bp.route("/link/<token>", methods=["POST"])

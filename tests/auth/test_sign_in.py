@@ -84,7 +84,18 @@ def test_a_used_link_is_refused_and_offers_a_fresh_one(app, browser, acme):
     assert again.status_code == 410, again.text
     assert "already used" in again.text and "Send me a fresh link" in again.text
     assert counts(app) == before
-    assert browser.client.get(path).status_code == 410
+    someone_else = Browser(app.test_client(), browser.smtp)
+    assert someone_else.client.get(path).status_code == 410
+
+
+def test_opening_your_own_link_again_while_signed_in_just_goes_there(app, browser, acme):
+    browser.ask_for_link("dana@acme-fleet.com", next="/dashboard?status=new")
+    path = browser.last_link_to("dana@acme-fleet.com")
+    browser.use_link(path)
+    before = counts(app)
+    again = browser.client.get(path)
+    assert again.status_code == 303 and again.headers["Location"] == "/dashboard?status=new"
+    assert counts(app) == before
 
 
 def test_ten_concurrent_uses_of_one_link_sign_in_once(app, browser, acme, smtp):

@@ -1,0 +1,119 @@
+"""Who hears about a request, and why.
+
+A new request goes to the address the fleet typed, else the supplier's last
+active contact, else the address the supplier was first reached at. Later
+news goes to the other side: the fleet's submitting contact; the supplier's
+assignee, else its last active contact, else the address the request was
+sent to. Every event records the route it took.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from ..auth.tokens import Purpose, make_token
+from ..contacts import ContactService
+from ..extensions import db
+from ..models import Contact, ServiceRequest
+from ..outbox import queue_mail
+
+
+@dataclass(frozen=True)
+class Route:
+    address: str
+    reason: str
+    contact_id: uuid.UUID | None = None
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {
+            "routed_to": self.address,
+            "routed_contact_id": str(self.contact_id) if self.contact_id else None,
+            "route_reason": self.reason,
+        }
+
+
+NO_ROUTE = {"routed_to": None, "routed_contact_id": None, "route_reason": "no address known"}
+
+
+def for_new_request(request: ServiceRequest, typed_address: str | None) -> Route | None:
+    if typed_address:
+        contact = ContactService.find(typed_address)
+        return Route(typed_address, "the address the fleet typed", contact.contact_id if contact else None)
+    return _to_supplier(request, first_contact=True)
+
+
+def for_news(request: ServiceRequest, actor: Contact) -> Route | None:
+    """Route news of ``request`` caused by ``actor`` to the other side."""
+    if actor.company_id == request.supplier_company_id:
+        return _to_fleet(request)
+    return _to_supplier(request, first_contact=False)
+
+
+def _to_fleet(request: ServiceRequest) -> Route | None:
+    if request.submitted_by is not None:
+        return Route(request.submitted_by.contact_value, "submitting contact",
+                     request.submitted_by.contact_id)
+    return _last_active(request.fleet_company_id, "last active contact: no submitting contact")
+
+
+def _to_supplier(request: ServiceRequest, *, first_contact: bool) -> Route | None:
+    if not first_contact and request.assigned_to is not None:
+        return Route(request.assigned_to.contact_value, "assigned contact",
+                     request.assigned_to.contact_id)
+    reason = "last active contact" if first_contact else "last active contact: no assignee"
+    route = _last_active(request.supplier_company_id, reason)
+    if route is not None:
+        return route
+    if first_contact:
+        first = first_reached_address(request.supplier_company_id)
+        return Route(first, "the address the supplier was first reached at") if first else None
+    if request.supplier_email:
+        return Route(request.supplier_email, "the address the request was sent to: no contact yet")
+    return None
+
+
+def _last_active(company_id: uuid.UUID | None, reason: str) -> Route | None:
+    contact = ContactService.last_active(company_id) if company_id else None
+    return Route(contact.contact_value, reason, contact.contact_id) if contact else None
+
+
+def first_reached_address(company_id: uuid.UUID | None) -> str | None:
+    if company_id is None:
+        return None
+    return db.session.scalar(
+        select(ServiceRequest.supplier_email)
+        .where(ServiceRequest.supplier_company_id == company_id,
+               ServiceRequest.supplier_email.is_not(None))
+        .order_by(ServiceRequest.created_at, ServiceRequest.request_id)
+        .limit(1)
+    )
+
+
+def notify(route: Route | None, request: ServiceRequest, *, kind: str, subject: str,
+           **context: Any) -> dict[str, Any]:
+    """Queue ``kind`` mail along ``route``; return the routing facts for the event."""
+    if route is None:
+        return dict(NO_ROUTE)
+    company_id = _recipient_company(route, request)
+    token = make_token(Purpose.NOTIFICATION, route.address, company_id=company_id,
+                       next_path=f"/requests/{request.request_id}")
+    queue_mail(kind, route.address, subject, request=request,
+               link=f"{current_app.config['BASE_URL']}/auth/link/{token}", **context)
+    return route.as_metadata()
+
+
+def _recipient_company(route: Route, request: ServiceRequest) -> uuid.UUID | None:
+    """The company the recipient signs in to.
+
+    A route to a known contact names it; every other route is a supplier
+    address with no contact yet, which emerges in the supplier company.
+    """
+    if route.contact_id is not None:
+        contact = db.session.get(Contact, route.contact_id)
+        return contact.company_id if contact else None
+    return request.supplier_company_id
