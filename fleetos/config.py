@@ -60,6 +60,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "MAGIC_LINK_MAX_AGE": int(env.get("MAGIC_LINK_MAX_AGE", 900)),
         "INVITE_LINK_MAX_AGE": int(env.get("INVITE_LINK_MAX_AGE", 7 * 24 * 3600)),
         "DAILY_LINK_MAX_AGE": int(env.get("DAILY_LINK_MAX_AGE", 24 * 3600)),
+        "NOTIFICATION_LINK_MAX_AGE": int(env.get("NOTIFICATION_LINK_MAX_AGE", 3 * 24 * 3600)),
         # Sessions: the cookie is Secure whenever the site is served over https.
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
