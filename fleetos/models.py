@@ -137,6 +137,11 @@ class ServiceRequest(db.Model):
         Index("idx_service_requests_submitted_by", "submitted_by_contact_id"),
         Index("idx_service_requests_assigned_to", "assigned_to_contact_id"),
         Index("idx_service_requests_supplier_address", text("lower(btrim(supplier_email))")),
+        # Dashboard pages: one owner, one status, newest first, by keyset.
+        Index("idx_service_requests_supplier_status_created", "supplier_company_id", "status",
+              text("created_at DESC"), text("request_id DESC")),
+        Index("idx_service_requests_fleet_status_created", "fleet_company_id", "status",
+              text("created_at DESC"), text("request_id DESC")),
     )
 
     request_id: Mapped[uuid.UUID] = _uuid_pk()
@@ -263,3 +268,24 @@ class UsedLinkToken(db.Model):
     purpose: Mapped[str] = mapped_column(Text)
     contact_value: Mapped[str] = mapped_column(Text)
     used_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+
+
+class RequestStatusCount(db.Model):
+    """How many requests a company has per status, on its side (fleet or supplier).
+
+    Maintained by a trigger on service_requests (migration 0005), so reading
+    the dashboard's counts costs five rows, however much work a company has.
+    """
+
+    __tablename__ = "request_status_counts"
+    __table_args__ = (
+        CheckConstraint(_in("side", COMPANY_TYPES), name="side"),
+        {"comment": "Requests per company, side and status; kept exact by a trigger on service_requests"},
+    )
+
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("companies.company_id", ondelete="CASCADE"), primary_key=True
+    )
+    side: Mapped[str] = mapped_column(Text, primary_key=True)
+    status: Mapped[str] = mapped_column(Text, primary_key=True)
+    n: Mapped[int]

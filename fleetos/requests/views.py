@@ -7,8 +7,11 @@ import uuid
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from ..auth.session import login_required
+from ..auth.tokens import safe_next
+from ..dashboard.views import row_update
 from ..errors import render_error
 from ..extensions import db
+from ..htmx import is_htmx
 from . import service
 from .service import RequestError, RequestForm
 
@@ -79,8 +82,7 @@ def transition(request_id: uuid.UUID):
                                    seen_status=request.form.get("from") or None)
     except RequestError as exc:
         return _refused(request_id, exc)
-    flash(f"Request {service.STATUS_VERBS[to]}.", "success")
-    return redirect(url_for(".show", request_id=moved.request_id), code=303)
+    return _done(request_id, f"Request {service.STATUS_VERBS[to]}.")
 
 
 @bp.post("/<uuid:request_id>/assign")
@@ -91,8 +93,7 @@ def assign(request_id: uuid.UUID):
         assigned = service.assign(g.contact, request_id, request.form.get("contact_id", ""))
     except RequestError as exc:
         return _refused(request_id, exc)
-    flash(f"Assigned to {assigned.assigned_to.label}.", "success")
-    return redirect(url_for(".show", request_id=request_id), code=303)
+    return _done(request_id, f"Assigned to {assigned.assigned_to.label}.")
 
 
 @bp.post("/<uuid:request_id>/notes")
@@ -107,10 +108,28 @@ def add_note(request_id: uuid.UUID):
     return redirect(url_for(".show", request_id=request_id) + "#timeline", code=303)
 
 
+def _from_dashboard_row() -> bool:
+    return request.form.get("view") == "row"
+
+
+def _done(request_id: uuid.UUID, message: str):
+    """After an action: the updated row for the dashboard, else back where the person was."""
+    if _from_dashboard_row() and is_htmx():
+        return row_update(request_id)
+    flash(message, "success")
+    default = url_for(".show", request_id=request_id)
+    return redirect(safe_next(request.form.get("back"), default=default), code=303)
+
+
 def _refused(request_id: uuid.UUID, exc: RequestError):
-    """Show the request again with the refusal and what was typed; 404 reveals nothing."""
+    """Show the refusal where the person acted, keeping what they typed; 404 reveals nothing."""
     db.session.rollback()
     if exc.status == 404:
         return render_error(404)
+    if _from_dashboard_row():
+        if is_htmx():
+            return row_update(request_id, error=exc.message, status=exc.status)
+        flash(exc.message, "error")
+        return redirect(safe_next(request.form.get("back"), default="/dashboard"), code=303)
     found = service.visible_request(g.contact, request_id)
     return _page(found, error=exc, typed=request.form.to_dict()), exc.status
