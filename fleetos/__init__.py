@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, redirect, url_for
+from sqlalchemy.engine import make_url
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import ConfigError, development_secret_key, load_config
 from .extensions import csrf, db, limiter, mail, migrate
@@ -30,6 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
     finalise_config(app)
+    register_proxy_fix(app)
     register_logging(app)
     register_extensions(app)
     register_blueprints(app)
@@ -49,9 +52,23 @@ def finalise_config(app: Flask) -> None:
         data_dir = Path(app.config.get("EMBEDDED_PGDATA") or instance / "pgdata")
         app.config["SQLALCHEMY_DATABASE_URI"] = embedded_database_url(data_dir)
     engine_options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    connect_args = engine_options.setdefault("connect_args", {})
     # Every timestamp FleetOS stores is UTC; pin the session so NOW() agrees.
-    engine_options.setdefault("connect_args", {}).setdefault("options", "-c timezone=UTC")
+    connect_args.setdefault("options", "-c timezone=UTC")
+    # An unreachable server fails requests (and /readyz) in seconds, not after
+    # the operating system's TCP timeout; a connect_timeout in the URL wins.
+    if "connect_timeout" not in make_url(app.config["SQLALCHEMY_DATABASE_URI"]).query:
+        connect_args.setdefault("connect_timeout", 5)
     engine_options.setdefault("pool_pre_ping", True)
+
+
+def register_proxy_fix(app: Flask) -> None:
+    """Behind PROXY_FIX_HOPS proxies, see the client's address and scheme, not the proxy's."""
+    hops = int(app.config.get("PROXY_FIX_HOPS") or 0)
+    if hops > 0:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
 
 
 def register_extensions(app: Flask) -> None:
@@ -84,11 +101,13 @@ def register_errorhandlers(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
     from .dashboard.views import bp as dashboard_bp
+    from .health import bp as health_bp
     from .requests.views import bp as requests_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(requests_bp)
+    app.register_blueprint(health_bp)
 
     @app.get("/")
     def index():

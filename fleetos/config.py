@@ -89,11 +89,26 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "LINK_REQUEST_LIMIT_PER_ADDRESS": env.get(
             "LINK_REQUEST_LIMIT_PER_ADDRESS", "3 per 10 minutes;10 per day"
         ),
+        # Proxies in front of the app whose X-Forwarded-* headers are trusted
+        # (0: none). Rate limits per IP count the address this makes visible.
+        "PROXY_FIX_HOPS": _hops(env.get("PROXY_FIX_HOPS", "0")),
     }
 
 
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _hops(value: str) -> int:
+    try:
+        hops = int(value)
+    except ValueError:
+        hops = -1
+    if hops < 0:
+        raise ConfigError(
+            f"PROXY_FIX_HOPS must be a whole number of proxies (0 for none), not {value!r}"
+        )
+    return hops
 
 
 def _split_list(value: str) -> list[str]:

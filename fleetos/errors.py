@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .extensions import db
+from .logs import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,11 @@ def register_errorhandlers(app: Flask) -> None:
         if isinstance(error, HTTPException) and not isinstance(error, InternalServerError):
             return render_error(error.code or 500)
         db.session.rollback()
-        request_id = uuid.uuid4().hex[:12]
-        log.exception("unhandled error, request id %s", request_id)
+        # The id the response header and the request's log line carry too,
+        # so a reference quoted by a user leads straight to this traceback.
+        request_id = current_request_id()
+        log.exception("unhandled error, request id %s", request_id,
+                      extra={"request_id": request_id})
         return render_error(
             500, title="Something went wrong on our side",
             message="It has been logged. Try again in a moment; if it keeps happening, "

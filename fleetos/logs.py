@@ -1,14 +1,26 @@
-"""Logging that never shows a link's token."""
+"""Logging: one JSON line per request, a request id to quote, and never a link's token."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import sys
+import time
+import uuid
 
-from flask import Flask
+from flask import Flask, Response, g, request
+from sqlalchemy import inspect
 
 TOKEN_IN_PATH = re.compile(r"(/auth/link/)[^/\s?\"']+")
 REDACTED = r"\1[redacted]"
+
+# An incoming X-Request-ID (from a proxy or load balancer) is kept only if it
+# is short and plain: it is echoed in a header, the logs and the error page.
+SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+REQUEST_ID_HEADER = "X-Request-ID"
+
+request_log = logging.getLogger("fleetos.request")
 
 
 def redact(text: str) -> str:
@@ -16,24 +28,111 @@ def redact(text: str) -> str:
 
 
 class RedactTokens(logging.Filter):
-    """Replace link tokens in a record's message and arguments (access logs include paths)."""
+    """Replace link tokens in a record's message (access logs include paths)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-        elif isinstance(record.args, dict):
-            record.args = {k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        # Redact the finished message: "/auth/link/%s" in the format string
+        # would otherwise lose its placeholder and leave the token in the args.
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a broken format: let logging report it as usual
+            return True
+        record.msg, record.args = redact(message), ()
         return True
+
+
+class LineFormatter(logging.Formatter):
+    """A request record is its JSON line alone; anything else gets time, level and logger."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s [%(name)s] %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if hasattr(record, "request_fields"):
+            return record.getMessage()
+        return super().format(record)
 
 
 LOGGERS_WITH_PATHS = ("werkzeug", "gunicorn.access", "gunicorn.error", "fleetos")
 
 
+def new_request_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def request_id_from(header: str | None) -> str:
+    """The caller's request id if it is a sane one, else a new one."""
+    if header and SANE_REQUEST_ID.fullmatch(header):
+        return header
+    return new_request_id()
+
+
+def current_request_id() -> str:
+    """This request's id (made now if the request never got one, e.g. a hook failed first)."""
+    if not g.get("request_id"):
+        g.request_id = new_request_id()
+    return g.request_id
+
+
+def start_request() -> None:
+    g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+    g.request_started = time.perf_counter()
+
+
+def log_request(response: Response) -> Response:
+    """Log the finished request as one JSON line and hand its id back to the caller."""
+    request_id = current_request_id()
+    response.headers[REQUEST_ID_HEADER] = request_id
+    fields = request_fields(response.status_code, request_id)
+    request_log.info(json.dumps(fields), extra={"request_fields": fields})
+    return response
+
+
+def request_fields(status: int, request_id: str) -> dict[str, object]:
+    started = g.get("request_started")
+    contact = g.get("contact")
+    return {
+        "method": request.method,
+        # The path alone: query strings may carry addresses, and links carry tokens.
+        "path": redact(request.path),
+        "status": status,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
+        "contact_id": contact_id(contact),
+        "request_id": request_id,
+    }
+
+
+def contact_id(contact: object | None) -> str | None:
+    """The contact's id, read from its identity: after an error's rollback the
+    instance is expired, and loading it again could fail the same way."""
+    if contact is None:
+        return None
+    identity = inspect(contact).identity
+    return str(identity[0]) if identity else None
+
+
 def register_logging(app: Flask) -> None:
+    # Handlers first: Flask adds its own default handler to app.logger when it finds none.
+    if not app.debug and not app.testing:
+        log_to_stderr(logging.getLogger("fleetos"))
     token_filter = RedactTokens()
     for name in (*LOGGERS_WITH_PATHS, app.logger.name):
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactTokens) for f in logger.filters):
             logger.addFilter(token_filter)
+    # Registered before every other hook, so the id and the clock start first
+    # and the log line (after_request hooks run in reverse) sees the final status.
+    app.before_request(start_request)
+    app.after_request(log_request)
+
+
+def log_to_stderr(logger: logging.Logger) -> None:
+    """Production logging: INFO and up to stderr, where gunicorn and systemd collect it."""
+    if logger.handlers:  # configured already (another app in this process, or the operator)
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LineFormatter())
+    # On the handler, so records of child loggers (fleetos.errors, ...) are redacted too.
+    handler.addFilter(RedactTokens())
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)

@@ -1,0 +1,63 @@
+"""Gunicorn settings for FleetOS: ``gunicorn -c gunicorn.conf.py wsgi:app``.
+
+Every setting can be tuned from the environment (see docs/deployment.md);
+the defaults suit one machine behind a reverse proxy on the same host.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _bind() -> str:
+    # BIND wins (a full address, or unix:/path); PORT is what PaaS hosts hand out.
+    if os.environ.get("BIND"):
+        return os.environ["BIND"]
+    return f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+
+
+def _workers() -> int:
+    # The usual 2 x cores + 1, capped: each worker is a full copy of the app
+    # with its own database pool, and 8 workers x 4 threads already serve 32
+    # requests at once; beyond that, add machines rather than processes.
+    if os.environ.get("WEB_CONCURRENCY"):
+        return int(os.environ["WEB_CONCURRENCY"])
+    return min(2 * (os.cpu_count() or 1) + 1, 8)
+
+
+bind = _bind()
+workers = _workers()
+
+# Threads per worker: requests mostly wait on PostgreSQL and SMTP, so a few
+# threads per process serve more requests for little memory.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+
+# With gthread this is a heartbeat, not a per-request limit: a worker whose
+# main loop goes silent for 30 s is hung, so it is killed and replaced.
+timeout = 30
+# On restart or deploy, give in-flight requests (and the mail each one sends
+# after its response) as long as a request may take anyway.
+graceful_timeout = 30
+# Seconds to hold an idle keep-alive connection: a little longer than a
+# browser's next request after a page, short enough to free the thread.
+keepalive = 5
+
+# Only the proxy at these addresses may tell gunicorn the scheme (https) in
+# X-Forwarded-Proto. The client's address is FleetOS's job: PROXY_FIX_HOPS.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# No access log: FleetOS writes one JSON line per request itself (logger
+# fleetos.request), with the link tokens redacted and the request id.
+accesslog = None
+# Errors and FleetOS's own logs go to stderr, for systemd or the container runtime.
+errorlog = "-"
+loglevel = "info"
+
+# Each worker imports the app itself: no database connection or Redis client
+# is shared across fork(), and a HUP reloads the code.
+preload_app = False
+
+# gunicornc's control socket is not used, and at its default path
+# ($HOME/.gunicorn/gunicorn.ctl) a second gunicorn of the same user takes it over.
+control_socket_disable = True
