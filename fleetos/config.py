@@ -92,6 +92,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Proxies in front of the app whose X-Forwarded-* headers are trusted
         # (0: none). Rate limits per IP count the address this makes visible.
         "PROXY_FIX_HOPS": _hops(env.get("PROXY_FIX_HOPS", "0")),
+        # How often an open dashboard asks for changes (seconds).
+        "DASHBOARD_POLL_SECONDS": int(env.get("DASHBOARD_POLL_SECONDS", 10)),
     }
 
 

@@ -101,7 +101,7 @@ def _poll(filters: Filters, newest: Cursor | None) -> dict[str, Any]:
     if newest is not None:
         params["newest"] = newest.encode()
     return {"url": url_for(".updates", **params),
-            "seconds": current_app.config.get("DASHBOARD_POLL_SECONDS", 10)}
+            "seconds": current_app.config["DASHBOARD_POLL_SECONDS"]}
 
 
 def _parse_time(raw: str | None) -> datetime | None:
