@@ -73,7 +73,6 @@ def register_proxy_fix(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (the tables must be known to the metadata)
-
     from .auth.session import register_session
     from .outbox import register_mail
 

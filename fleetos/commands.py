@@ -41,7 +41,9 @@ def seed_demo_command() -> None:
 
 @fleetos_cli.command("deliver")
 @click.option("--loop", is_flag=True, help="Keep delivering until stopped (a worker process).")
-@click.option("--interval", default=5.0, show_default=True, help="Seconds between polls with --loop.")
+@click.option(
+    "--interval", default=5.0, show_default=True, help="Seconds between polls with --loop."
+)
 @click.option("--batch", default=100, show_default=True, help="Messages per pass at most.")
 def deliver_command(loop: bool, interval: float, batch: int) -> None:
     """Send the outbox's pending mail (retries with backoff; safe to run several at once)."""
@@ -61,7 +63,9 @@ def deliver_command(loop: bool, interval: float, batch: int) -> None:
     while True:
         report = deliver_due(limit=batch)
         if report.total or not loop:
-            click.echo(f"sent {report.sent}, retrying later {report.retrying}, failed {report.failed}")
+            click.echo(
+                f"sent {report.sent}, retrying later {report.retrying}, failed {report.failed}"
+            )
         if not loop or stopping:
             return
         if report.total < batch:  # drained: wait for more

@@ -54,7 +54,7 @@ class CompanyService:
 
     @classmethod
     def create(cls, *, name: str, company_type: str, first_address: str | None = None) -> Company:
-        """Create a company; register ``first_address``'s domain if it is a private, unclaimed one."""
+        """Create a company, registering ``first_address``'s domain if private and unclaimed."""
         domain = domain_of(first_address) if first_address else None
         if domain and (is_public_mail_domain(domain) or cls.for_domain(first_address)):
             domain = None

@@ -85,7 +85,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Rate limits (Flask-Limiter): memory in development, Redis in production.
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
-        "LINK_REQUEST_LIMIT_PER_IP": env.get("LINK_REQUEST_LIMIT_PER_IP", "10 per minute;50 per hour"),
+        "LINK_REQUEST_LIMIT_PER_IP": env.get(
+            "LINK_REQUEST_LIMIT_PER_IP", "10 per minute;50 per hour"
+        ),
         "LINK_REQUEST_LIMIT_PER_ADDRESS": env.get(
             "LINK_REQUEST_LIMIT_PER_ADDRESS", "3 per 10 minutes;10 per day"
         ),

@@ -35,7 +35,7 @@ class ContactService:
 
     @staticmethod
     def canonicalise(raw: str, *, default_region: str | None = None) -> ContactAddress:
-        """Return the canonical form of an e-mail address or phone number, or raise InvalidContact."""
+        """Return the canonical e-mail address or phone number, or raise InvalidContact."""
         value = (raw or "").strip()
         if not value:
             raise InvalidContact("Enter an e-mail address or phone number.")
@@ -51,7 +51,7 @@ class ContactService:
         company_id: uuid.UUID,
         display_name: str | None = None,
     ) -> tuple[Contact, bool]:
-        """Return the contact for ``raw`` (created in ``company_id`` if new) and whether it was created.
+        """Return the contact for ``raw`` (new ones in ``company_id``) and whether it is new.
 
         The contact is using FleetOS now, so ``last_seen_at`` moves forward. A
         single ``INSERT ... ON CONFLICT`` makes concurrent first uses of one

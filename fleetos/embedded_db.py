@@ -38,6 +38,8 @@ def embedded_database_url(data_dir: Path, database: str = DATABASE_NAME) -> str:
 def ensure_database(admin_url: str, database: str) -> None:
     """Create ``database`` on the server behind ``admin_url`` unless it exists."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
+        ).fetchone()
         if not exists:
-            conn.execute(f'CREATE DATABASE "{database}"')  # noqa: S608 - our own constant name
+            conn.execute(f'CREATE DATABASE "{database}"')

@@ -26,12 +26,22 @@ MESSAGES = {
 }
 
 
-def render_error(code: int, *, title: str | None = None, message: str | None = None,
-                 request_id: str | None = None):
+def render_error(
+    code: int,
+    *,
+    title: str | None = None,
+    message: str | None = None,
+    request_id: str | None = None,
+):
     default_title, default_message = MESSAGES.get(code, ("Something went wrong", ""))
     return (
-        render_template("errors/error.html", code=code, title=title or default_title,
-                        message=message or default_message, request_id=request_id),
+        render_template(
+            "errors/error.html",
+            code=code,
+            title=title or default_title,
+            message=message or default_message,
+            request_id=request_id,
+        ),
         code,
     )
 
@@ -40,7 +50,8 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
         return render_error(
-            400, title="This form has expired",
+            400,
+            title="This form has expired",
             message="For your safety, forms only work for a while and only from this site. "
             "Go back, reload the page and send it again.",
         )
@@ -62,10 +73,12 @@ def register_errorhandlers(app: Flask) -> None:
         # The id the response header and the request's log line carry too,
         # so a reference quoted by a user leads straight to this traceback.
         request_id = current_request_id()
-        log.exception("unhandled error, request id %s", request_id,
-                      extra={"request_id": request_id})
+        log.exception(
+            "unhandled error, request id %s", request_id, extra={"request_id": request_id}
+        )
         return render_error(
-            500, title="Something went wrong on our side",
+            500,
+            title="Something went wrong on our side",
             message="It has been logged. Try again in a moment; if it keeps happening, "
             "tell us the reference below.",
             request_id=request_id,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from .smtp import TimeoutMail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
+
+from .smtp import TimeoutMail
 
 # Constraint names exactly as PostgreSQL would pick them for the seed's
 # inline constraints (contacts_pkey, contacts_company_id_fkey, ...), so that

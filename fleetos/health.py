@@ -48,11 +48,13 @@ def readyz() -> Check:
         current = database_revisions()
     except SQLAlchemyError as exc:
         log.warning("not ready: database unreachable: %s", first_line(exc))
-        return {"status": "not ready", "database": "unreachable",
-                "migrations": "not checked"}, 503
+        return {"status": "not ready", "database": "unreachable", "migrations": "not checked"}, 503
     if current != heads:
-        return {"status": "not ready", "database": "ok",
-                "migrations": migration_gap(scripts, current, heads)}, 503
+        return {
+            "status": "not ready",
+            "database": "ok",
+            "migrations": migration_gap(scripts, current, heads),
+        }, 503
     return {"status": "ready", "database": "ok", "migrations": ",".join(heads)}, 200
 
 
@@ -75,8 +77,9 @@ def migration_scripts(directory: str) -> ScriptDirectory:
     return ScriptDirectory.from_config(config)
 
 
-def migration_gap(scripts: ScriptDirectory, current: tuple[str, ...],
-                  heads: tuple[str, ...]) -> str:
+def migration_gap(
+    scripts: ScriptDirectory, current: tuple[str, ...], heads: tuple[str, ...]
+) -> str:
     at, head = ",".join(current) or "none", ",".join(heads)
     # A revision this code does not know: newer code has migrated the database.
     if not all(is_known(scripts, revision) for revision in current):

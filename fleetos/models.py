@@ -138,10 +138,20 @@ class ServiceRequest(db.Model):
         Index("idx_service_requests_assigned_to", "assigned_to_contact_id"),
         Index("idx_service_requests_supplier_address", text("lower(btrim(supplier_email))")),
         # Dashboard pages: one owner, one status, newest first, by keyset.
-        Index("idx_service_requests_supplier_status_created", "supplier_company_id", "status",
-              text("created_at DESC"), text("request_id DESC")),
-        Index("idx_service_requests_fleet_status_created", "fleet_company_id", "status",
-              text("created_at DESC"), text("request_id DESC")),
+        Index(
+            "idx_service_requests_supplier_status_created",
+            "supplier_company_id",
+            "status",
+            text("created_at DESC"),
+            text("request_id DESC"),
+        ),
+        Index(
+            "idx_service_requests_fleet_status_created",
+            "fleet_company_id",
+            "status",
+            text("created_at DESC"),
+            text("request_id DESC"),
+        ),
     )
 
     request_id: Mapped[uuid.UUID] = _uuid_pk()
@@ -158,9 +168,7 @@ class ServiceRequest(db.Model):
     created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
     updated_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
     # Companies own the work; contacts only act on it.
-    fleet_company_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("companies.company_id")
-    )
+    fleet_company_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("companies.company_id"))
     supplier_company_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("companies.company_id")
     )
@@ -280,7 +288,11 @@ class RequestStatusCount(db.Model):
     __tablename__ = "request_status_counts"
     __table_args__ = (
         CheckConstraint(_in("side", COMPANY_TYPES), name="side"),
-        {"comment": "Requests per company, side and status; kept exact by a trigger on service_requests"},
+        {
+            "comment": (
+                "Requests per company, side and status; kept exact by a trigger on service_requests"
+            )
+        },
     )
 
     company_id: Mapped[uuid.UUID] = mapped_column(

@@ -143,11 +143,15 @@ def _record_failure(message: OutboxMessage, exc: BaseException) -> str:
     message.last_error = f"{type(exc).__name__}: {exc}"[:500]
     if message.attempts >= current_app.config["MAIL_MAX_ATTEMPTS"]:
         message.status = "failed"
-        log.error("mail %s to recipient gave up after %d attempts", message.message_id, message.attempts)
+        log.error(
+            "mail %s to recipient gave up after %d attempts", message.message_id, message.attempts
+        )
         return "failed"
     delay = min(RETRY_BASE * 2 ** (message.attempts - 1), RETRY_CAP)
     message.next_attempt_at = _utcnow() + delay
-    log.warning("mail %s not sent (%s); retrying in %s", message.message_id, type(exc).__name__, delay)
+    log.warning(
+        "mail %s not sent (%s); retrying in %s", message.message_id, type(exc).__name__, delay
+    )
     return "retrying"
 
 

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 from alembic.script import ScriptDirectory
 from flask import current_app
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.orm import InstrumentedAttribute
 
 from .extensions import db
-from .models import STATUSES
+from .models import STATUSES, ServiceRequest
 
 OK, WARN, FAIL, INFO = "ok", "warn", "FAIL", "info"
 
@@ -62,13 +63,16 @@ def check_migration_head() -> Iterator[Check]:
     if _scalar("SELECT to_regclass('alembic_version')") is None:
         yield Check(FAIL, "the database has never been upgraded: run `flask db upgrade`")
         return
-    current = {row[0] for row in db.session.execute(text("SELECT version_num FROM alembic_version"))}
+    current = {
+        row[0] for row in db.session.execute(text("SELECT version_num FROM alembic_version"))
+    }
     if current == heads:
         yield Check(OK, f"database at migration head ({', '.join(sorted(heads))})")
     else:
         yield Check(
-            FAIL, f"database at {', '.join(sorted(current)) or 'no revision'}, head is "
-            f"{', '.join(sorted(heads))}: run `flask db upgrade`"
+            FAIL,
+            f"database at {', '.join(sorted(current)) or 'no revision'}, head is "
+            f"{', '.join(sorted(heads))}: run `flask db upgrade`",
         )
 
 
@@ -114,7 +118,8 @@ def check_constraints() -> Iterator[Check]:
         good = validated and complete and not v1_left
         yield Check(
             OK if good else FAIL,
-            "constraint valid_status validated (new, acknowledged, in_progress, completed, declined)"
+            "constraint valid_status validated "
+            "(new, acknowledged, in_progress, completed, declined)"
             if good
             else f"constraint valid_status is not the v2 one, or not validated: {definition}",
         )
@@ -160,23 +165,28 @@ def check_migrated_data() -> Iterator[Check]:
         OK if users_without_contact == 0 else FAIL,
         f"{users_without_contact} v1 users without a contact",
     )
-    yield from _requests_missing("fleet_company_id", "fleet company (their v1 creator is gone)")
-    yield from _requests_missing("supplier_company_id", "supplier company (no supplier address)")
+    yield from _requests_missing(
+        ServiceRequest.fleet_company_id, "fleet company", "their v1 creator is gone"
+    )
+    yield from _requests_missing(
+        ServiceRequest.supplier_company_id, "supplier company", "no supplier address"
+    )
 
 
-def _requests_missing(column: str, what: str) -> Iterator[Check]:
+def _requests_missing(column: InstrumentedAttribute, what: str, why: str) -> Iterator[Check]:
     ids = [
-        str(row[0])
-        for row in db.session.execute(
-            text(f"SELECT request_id FROM service_requests WHERE {column} IS NULL"  # noqa: S608
-                 " ORDER BY created_at, request_id")
+        str(request_id)
+        for request_id in db.session.scalars(
+            select(ServiceRequest.request_id)
+            .where(column.is_(None))
+            .order_by(ServiceRequest.created_at, ServiceRequest.request_id)
         )
     ]
     if not ids:
-        yield Check(OK, f"every service request has a {what.split(' (')[0]}")
+        yield Check(OK, f"every service request has a {what}")
     else:
         shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
-        yield Check(WARN, f"{len(ids)} service requests without a {what}: {shown}")
+        yield Check(WARN, f"{len(ids)} service requests without a {what} ({why}): {shown}")
 
 
 def check_counts() -> Iterator[Check]:

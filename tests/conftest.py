@@ -130,7 +130,7 @@ def flask_cli(database_url: str, *args: str, **env: str) -> subprocess.Completed
     }
     environ.update({"DATABASE_URL": libpq_url(database_url), "SECRET_KEY": "cli-test"}, **env)
     flask = shutil.which("flask", path=str(Path(sys.executable).parent)) or "flask"
-    return subprocess.run(  # noqa: S603 - our own CLI with fixed arguments
+    return subprocess.run(
         [flask, *args], cwd=REPO_ROOT, env=environ, capture_output=True, text=True, timeout=300
     )
 

@@ -23,7 +23,7 @@ class _Collector:
         self.messages: list[Message] = []
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server, session, envelope):
         with self.lock:
             self.messages.append(email.message_from_bytes(envelope.content))
         return "250 OK"

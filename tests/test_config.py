@@ -37,13 +37,20 @@ def test_production_names_what_is_missing(env, missing):
 def test_production_start_is_one_line_not_a_traceback(head_database):
     result = flask_cli(head_database, "routes", FLEETOS_ENV="production", SECRET_KEY="")
     assert result.returncode == 1
-    assert result.stderr.strip() == "fleetos: FLEETOS_ENV=production refuses to start without SECRET_KEY"
+    assert (
+        result.stderr.strip()
+        == "fleetos: FLEETOS_ENV=production refuses to start without SECRET_KEY"
+    )
 
 
 def test_environment_is_read(head_database):
     config = load_config(
-        {"DATABASE_URL": "postgresql://u@db/x", "SECRET_KEY": "s", "BASE_URL": "https://fleetos.example/",
-         "SECRET_KEY_FALLBACKS": "old2, old1"}
+        {
+            "DATABASE_URL": "postgresql://u@db/x",
+            "SECRET_KEY": "s",
+            "BASE_URL": "https://fleetos.example/",
+            "SECRET_KEY_FALLBACKS": "old2, old1",
+        }
     )
     assert config["BASE_URL"] == "https://fleetos.example"
     assert config["SECRET_KEY_FALLBACKS"] == ["old2", "old1"]

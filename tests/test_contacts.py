@@ -34,7 +34,9 @@ def test_python_canonical_form(app, raw, canonical):
 
 def test_national_phone_numbers_use_the_default_region(app):
     assert ContactService.canonicalise("020 7946 0958").value == "+442079460958"
-    assert ContactService.canonicalise("(415) 555-2671", default_region="US").value == "+14155552671"
+    assert (
+        ContactService.canonicalise("(415) 555-2671", default_region="US").value == "+14155552671"
+    )
 
 
 @pytest.mark.parametrize(
@@ -74,7 +76,7 @@ def test_sql_function_canonicalises_like_python(app, company):
 
 def test_sql_function_refuses_what_python_refuses(app, company):
     for raw, contact_type in [("dana@", "email"), ("020 7946 0958", "phone"), ("x", "fax")]:
-        with pytest.raises(Exception, match="not an e-mail address|international format|must be"):
+        with pytest.raises(Exception, match=r"not an e-mail address|international format|must be"):
             db.session.execute(
                 text("SELECT get_or_create_contact(:v, :c, :t)"),
                 {"v": raw, "c": company.company_id, "t": contact_type},
@@ -93,7 +95,9 @@ def test_get_or_create_creates_then_finds(app, company):
     other = Company(name="Elsewhere", company_type="fleet")
     db.session.add(other)
     db.session.flush()
-    again, created = ContactService.get_or_create("dana@acme-fleet.com", company_id=other.company_id)
+    again, created = ContactService.get_or_create(
+        "dana@acme-fleet.com", company_id=other.company_id
+    )
     db.session.commit()
     assert not created
     assert again.contact_id == contact.contact_id
@@ -105,9 +109,19 @@ def test_get_or_create_creates_then_finds(app, company):
 
 
 def test_last_active_is_the_most_recently_seen(app, company):
-    for value, hour in [("a@acme-fleet.com", 9), ("b@acme-fleet.com", 11), ("c@acme-fleet.com", 10)]:
-        db.session.add(Contact(company_id=company.company_id, contact_value=value,
-                               contact_type="email", last_seen_at=f"2025-06-01 {hour}:00"))
+    for value, hour in [
+        ("a@acme-fleet.com", 9),
+        ("b@acme-fleet.com", 11),
+        ("c@acme-fleet.com", 10),
+    ]:
+        db.session.add(
+            Contact(
+                company_id=company.company_id,
+                contact_value=value,
+                contact_type="email",
+                last_seen_at=f"2025-06-01 {hour}:00",
+            )
+        )
     db.session.commit()
     assert ContactService.last_active(company.company_id).contact_value == "b@acme-fleet.com"
     assert ContactService.last_active(uuid.uuid4()) is None
@@ -115,12 +129,19 @@ def test_last_active_is_the_most_recently_seen(app, company):
 
 def test_event_log_records_who_did_what(app, company):
     contact, _ = ContactService.get_or_create("dana@acme-fleet.com", company_id=company.company_id)
-    EventLogService.record("contact.signed_in", company_id=company.company_id,
-                           contact_id=contact.contact_id, via="test")
+    EventLogService.record(
+        "contact.signed_in",
+        company_id=company.company_id,
+        contact_id=contact.contact_id,
+        via="test",
+    )
     db.session.commit()
     event = db.session.scalar(db.select(EventLog))
     assert (event.event_type, event.contact_id, event.metadata_) == (
-        "contact.signed_in", contact.contact_id, {"via": "test"})
+        "contact.signed_in",
+        contact.contact_id,
+        {"via": "test"},
+    )
     assert event.created_at is not None
 
 
@@ -134,7 +155,7 @@ def run_concurrently(n: int, work: Callable[[], object]) -> list[object]:
         try:
             barrier.wait()
             results[i] = work()
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
@@ -172,7 +193,8 @@ def test_ten_threads_get_or_create_one_address_in_python(head_database):
 def test_ten_threads_call_the_sql_function_for_one_address(head_database):
     with psycopg.connect(libpq_url(head_database), autocommit=True) as conn:
         company_id = conn.execute(
-            "INSERT INTO companies (name, company_type) VALUES ('Acme', 'fleet') RETURNING company_id"
+            "INSERT INTO companies (name, company_type) VALUES ('Acme', 'fleet')"
+            " RETURNING company_id"
         ).fetchone()[0]
 
     def work() -> uuid.UUID:

@@ -77,7 +77,9 @@ def test_not_ready_quickly_when_the_database_is_unreachable(make_app):
     assert time.monotonic() - started < 5
     assert response.status_code == 503
     assert response.json == {
-        "status": "not ready", "database": "unreachable", "migrations": "not checked"
+        "status": "not ready",
+        "database": "unreachable",
+        "migrations": "not checked",
     }
     assert "Traceback" not in response.text
 

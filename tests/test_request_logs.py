@@ -72,8 +72,9 @@ def test_the_signed_in_contact_is_logged(make_app, caplog):
         company = Company(name="Acme Fleet", company_type="fleet")
         db.session.add(company)
         db.session.flush()
-        contact = Contact(company_id=company.company_id, contact_value="dana@acme-fleet.com",
-                          contact_type="email")
+        contact = Contact(
+            company_id=company.company_id, contact_value="dana@acme-fleet.com", contact_type="email"
+        )
         db.session.add(contact)
         db.session.commit()
         contact_id = str(contact.contact_id)
@@ -106,9 +107,10 @@ def test_other_request_ids_are_replaced(make_app, incoming):
 
 def test_each_request_gets_its_own_id(make_app):
     client = make_app().test_client()
-    assert client.get("/healthz").headers["X-Request-ID"] != client.get("/healthz").headers[
-        "X-Request-ID"
-    ]
+    assert (
+        client.get("/healthz").headers["X-Request-ID"]
+        != client.get("/healthz").headers["X-Request-ID"]
+    )
 
 
 def test_an_unhandled_error_shows_the_request_id_and_no_traceback(make_app, caplog):

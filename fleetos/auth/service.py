@@ -18,8 +18,8 @@ from ..companies import CompanyService
 from ..contacts import ContactAddress, ContactService, InvalidContact
 from ..events import EventLogService
 from ..extensions import db
-from ..outbox import queue_mail
 from ..models import COMPANY_TYPES, Company, Contact, ServiceRequest, UsedLinkToken
+from ..outbox import queue_mail
 from .tokens import Link, LinkError, Purpose, make_token, read_token, safe_next
 
 OPEN_STATUSES = ("new", "acknowledged", "in_progress")
@@ -63,8 +63,12 @@ def request_sign_in(raw_email: str, next_path: str | None = None) -> None:
     address = email_address(raw_email)
     company = CompanyService.for_address(address.value)
     if company is None:
-        queue_mail("unknown_address", address.value, "Signing in to FleetOS",
-                   signup_url=f"{current_app.config['BASE_URL']}/auth/signup")
+        queue_mail(
+            "unknown_address",
+            address.value,
+            "Signing in to FleetOS",
+            signup_url=f"{current_app.config['BASE_URL']}/auth/signup",
+        )
     else:
         _queue_sign_in(address.value, company, next_path)
     db.session.commit()
@@ -72,8 +76,14 @@ def request_sign_in(raw_email: str, next_path: str | None = None) -> None:
 
 def _queue_sign_in(address: str, company: Company, next_path: str | None) -> None:
     token = make_token(Purpose.SIGN_IN, address, company_id=company.company_id, next_path=next_path)
-    queue_mail("sign_in", address, "Your FleetOS sign-in link", link=link_url(token),
-               company=company, minutes=Purpose.SIGN_IN.max_age // 60)
+    queue_mail(
+        "sign_in",
+        address,
+        "Your FleetOS sign-in link",
+        link=link_url(token),
+        company=company,
+        minutes=Purpose.SIGN_IN.max_age // 60,
+    )
 
 
 @dataclass(frozen=True)
@@ -115,13 +125,21 @@ def request_sign_up(signup: SignUp) -> None:
         _queue_sign_in(contact.contact_value, contact.company, None)
     else:
         token = make_token(
-            Purpose.SIGN_UP, signup.email, next_path="/dashboard",
-            company_name=signup.company_name, company_type=signup.company_type,
+            Purpose.SIGN_UP,
+            signup.email,
+            next_path="/dashboard",
+            company_name=signup.company_name,
+            company_type=signup.company_type,
             display_name=signup.display_name,
         )
-        queue_mail("sign_up", signup.email, f"Confirm {signup.company_name} on FleetOS",
-                   link=link_url(token), company_name=signup.company_name,
-                   minutes=Purpose.SIGN_UP.max_age // 60)
+        queue_mail(
+            "sign_up",
+            signup.email,
+            f"Confirm {signup.company_name} on FleetOS",
+            link=link_url(token),
+            company_name=signup.company_name,
+            minutes=Purpose.SIGN_UP.max_age // 60,
+        )
     db.session.commit()
 
 
@@ -135,14 +153,28 @@ def invite_colleague(inviter: Contact, raw_email: str, display_name: str = "") -
         raise AuthError(f"{address.value} already belongs to another company on FleetOS.")
     name = " ".join(display_name.split())[:120]
     token = make_token(
-        Purpose.INVITE, address.value, company_id=inviter.company_id, next_path="/dashboard",
-        invited_by=str(inviter.contact_id), display_name=name,
+        Purpose.INVITE,
+        address.value,
+        company_id=inviter.company_id,
+        next_path="/dashboard",
+        invited_by=str(inviter.contact_id),
+        display_name=name,
     )
-    queue_mail("invite", address.value, f"{inviter.label} invited you to {inviter.company.name} on FleetOS",
-               link=link_url(token), inviter=inviter, company=inviter.company,
-               days=Purpose.INVITE.max_age // 86400)
-    EventLogService.record("contact.invited", company_id=inviter.company_id,
-                           contact_id=inviter.contact_id, invitee=address.value)
+    queue_mail(
+        "invite",
+        address.value,
+        f"{inviter.label} invited you to {inviter.company.name} on FleetOS",
+        link=link_url(token),
+        inviter=inviter,
+        company=inviter.company,
+        days=Purpose.INVITE.max_age // 86400,
+    )
+    EventLogService.record(
+        "contact.invited",
+        company_id=inviter.company_id,
+        contact_id=inviter.contact_id,
+        invitee=address.value,
+    )
     db.session.commit()
     return address.value
 
@@ -152,17 +184,34 @@ def send_fresh_link(token: str) -> str:
     link = _read_ignoring_expiry(token)
     if link.purpose is Purpose.SIGN_UP and ContactService.find(link.contact_value) is None:
         extra = {k: link.extra.get(k, "") for k in ("company_name", "company_type", "display_name")}
-        request_sign_up(SignUp(extra["company_name"], extra["company_type"], link.contact_value,
-                               extra["display_name"]))
+        request_sign_up(
+            SignUp(
+                extra["company_name"],
+                extra["company_type"],
+                link.contact_value,
+                extra["display_name"],
+            )
+        )
     elif link.purpose is Purpose.INVITE and ContactService.find(link.contact_value) is None:
-        fresh = make_token(Purpose.INVITE, link.contact_value, company_id=link.company_id,
-                           next_path=link.next_path, **link.extra)
+        fresh = make_token(
+            Purpose.INVITE,
+            link.contact_value,
+            company_id=link.company_id,
+            next_path=link.next_path,
+            **link.extra,
+        )
         company = CompanyService.get(link.company_id)
         if company is None:
             raise LinkError("invalid")
-        queue_mail("invite", link.contact_value, f"Your invitation to {company.name} on FleetOS",
-                   link=link_url(fresh), inviter=None, company=company,
-                   days=Purpose.INVITE.max_age // 86400)
+        queue_mail(
+            "invite",
+            link.contact_value,
+            f"Your invitation to {company.name} on FleetOS",
+            link=link_url(fresh),
+            inviter=None,
+            company=company,
+            days=Purpose.INVITE.max_age // 86400,
+        )
         db.session.commit()
     else:
         request_sign_in(link.contact_value, link.next_path)
@@ -225,14 +274,25 @@ def sign_in_with_link(token: str, *, client_ip: str | None = None) -> SignIn:
     _consume(link)
     # One address at a time: two different links for one new address must
     # not both found a company.
-    db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:a))"), {"a": link.contact_value})
+    db.session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:a))"), {"a": link.contact_value}
+    )
     contact, created = _contact_for(link)
     if created:
-        EventLogService.record("contact.created", company_id=contact.company_id,
-                               contact_id=contact.contact_id, via=link.purpose.value,
-                               **_introduction(link))
-    EventLogService.record("contact.signed_in", company_id=contact.company_id,
-                           contact_id=contact.contact_id, via=link.purpose.value, ip=client_ip)
+        EventLogService.record(
+            "contact.created",
+            company_id=contact.company_id,
+            contact_id=contact.contact_id,
+            via=link.purpose.value,
+            **_introduction(link),
+        )
+    EventLogService.record(
+        "contact.signed_in",
+        company_id=contact.company_id,
+        contact_id=contact.contact_id,
+        via=link.purpose.value,
+        ip=client_ip,
+    )
     db.session.commit()
     return SignIn(contact, safe_next(link.next_path), created)
 
@@ -254,7 +314,9 @@ def _contact_for(link: Link) -> tuple[Contact, bool]:
     existing = ContactService.find(link.contact_value)
     if existing is not None:
         # Whatever the link's purpose, a known contact just signs in, in its own company.
-        contact, _ = ContactService.get_or_create(existing.contact_value, company_id=existing.company_id)
+        contact, _ = ContactService.get_or_create(
+            existing.contact_value, company_id=existing.company_id
+        )
         return contact, False
     if link.purpose is Purpose.DAILY_ACCESS:
         raise LinkError("invalid")
@@ -264,15 +326,20 @@ def _contact_for(link: Link) -> tuple[Contact, bool]:
             company_type=str(link.extra.get("company_type") or "fleet"),
             first_address=link.contact_value,
         )
-        EventLogService.record("company.created", company_id=company.company_id,
-                               via="sign-up", founder=link.contact_value)
+        EventLogService.record(
+            "company.created",
+            company_id=company.company_id,
+            via="sign-up",
+            founder=link.contact_value,
+        )
     else:
         company = CompanyService.get(link.company_id)
         if company is None:
             raise LinkError("invalid")
     name = str(link.extra.get("display_name") or "") or None
-    return ContactService.get_or_create(link.contact_value, company_id=company.company_id,
-                                        display_name=name)
+    return ContactService.get_or_create(
+        link.contact_value, company_id=company.company_id, display_name=name
+    )
 
 
 def _introduction(link: Link) -> dict[str, str]:
@@ -281,8 +348,9 @@ def _introduction(link: Link) -> dict[str, str]:
 
 
 def record_sign_out(contact: Contact) -> None:
-    EventLogService.record("contact.signed_out", company_id=contact.company_id,
-                           contact_id=contact.contact_id)
+    EventLogService.record(
+        "contact.signed_out", company_id=contact.company_id, contact_id=contact.contact_id
+    )
     db.session.commit()
 
 
@@ -307,16 +375,27 @@ def send_daily_links(*, now: datetime | None = None) -> int:
     counts = _open_counts({c.company_id for c in contacts})
     queued = 0
     for contact in contacts:
-        token = make_token(Purpose.DAILY_ACCESS, contact.contact_value,
-                           company_id=contact.company_id, next_path="/dashboard")
+        token = make_token(
+            Purpose.DAILY_ACCESS,
+            contact.contact_value,
+            company_id=contact.company_id,
+            next_path="/dashboard",
+        )
         company_counts = counts.get(contact.company_id, {})
-        queued += queue_mail(
-            "daily_access", contact.contact_value,
-            f"FleetOS today: {sum(company_counts.values())} open requests for {contact.company.name}",
-            dedupe_key=f"daily-access:{contact.contact_id}:{now.date().isoformat()}",
-            link=link_url(token), contact=contact, company=contact.company,
-            counts={status: company_counts.get(status, 0) for status in OPEN_STATUSES},
-        ) is not None
+        queued += (
+            queue_mail(
+                "daily_access",
+                contact.contact_value,
+                f"FleetOS today: {sum(company_counts.values())} open requests"
+                f" for {contact.company.name}",
+                dedupe_key=f"daily-access:{contact.contact_id}:{now.date().isoformat()}",
+                link=link_url(token),
+                contact=contact,
+                company=contact.company,
+                counts={status: company_counts.get(status, 0) for status in OPEN_STATUSES},
+            )
+            is not None
+        )
     db.session.commit()
     return queued
 
@@ -326,8 +405,10 @@ def _open_counts(company_ids: set) -> dict:
         return {}
     rows = db.session.execute(
         select(ServiceRequest.supplier_company_id, ServiceRequest.status, func.count())
-        .where(ServiceRequest.supplier_company_id.in_(company_ids),
-               ServiceRequest.status.in_(OPEN_STATUSES))
+        .where(
+            ServiceRequest.supplier_company_id.in_(company_ids),
+            ServiceRequest.status.in_(OPEN_STATUSES),
+        )
         .group_by(ServiceRequest.supplier_company_id, ServiceRequest.status)
     ).all()
     counts: dict = {}

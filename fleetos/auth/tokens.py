@@ -11,18 +11,17 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-
 # How long after it expired a link may still ask for a fresh one (to the same address).
 FRESH_LINK_WINDOW = timedelta(days=30)
 
 
-class Purpose(str, Enum):
+class Purpose(StrEnum):
     SIGN_IN = "sign-in"
     SIGN_UP = "sign-up"
     INVITE = "invite"
@@ -170,6 +169,10 @@ def safe_next(path: object, default: str = "/dashboard") -> str:
     """
     if not isinstance(path, str) or not path.startswith("/"):
         return default
-    if path.startswith(("//", "/\\")) or any(ch in path for ch in "\r\n\t\\") or ":" in path.split("?")[0]:
+    if (
+        path.startswith(("//", "/\\"))
+        or any(ch in path for ch in "\r\n\t\\")
+        or ":" in path.split("?")[0]
+    ):
         return default
     return path

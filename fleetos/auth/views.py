@@ -172,7 +172,9 @@ def invite():
     except service.AuthError as exc:
         errors = {exc.field: str(exc)}
         return (
-            render_template("auth/invite.html", email=email, display_name=display_name, errors=errors),
+            render_template(
+                "auth/invite.html", email=email, display_name=display_name, errors=errors
+            ),
             422,
         )
     flash(f"Invitation sent to {address}.", "success")

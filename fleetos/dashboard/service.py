@@ -17,7 +17,15 @@ from urllib.parse import urlencode
 from sqlalchemy import Select, func, or_, select, tuple_
 
 from ..extensions import db
-from ..models import PRIORITIES, STATUSES, Company, Contact, EventLog, RequestStatusCount, ServiceRequest
+from ..models import (
+    PRIORITIES,
+    STATUSES,
+    Company,
+    Contact,
+    EventLog,
+    RequestStatusCount,
+    ServiceRequest,
+)
 
 PAGE_SIZE = 25
 SEARCH_MAX = 100
@@ -100,14 +108,28 @@ def rows_query(contact: Contact, filters: Filters | None) -> Select:
     r = ServiceRequest.__table__.alias("r")
     other = Company.__table__.alias("other")
     assignee = Contact.__table__.alias("assignee")
-    mine, theirs = ((r.c.supplier_company_id, r.c.fleet_company_id) if company.is_supplier
-                    else (r.c.fleet_company_id, r.c.supplier_company_id))
+    mine, theirs = (
+        (r.c.supplier_company_id, r.c.fleet_company_id)
+        if company.is_supplier
+        else (r.c.fleet_company_id, r.c.supplier_company_id)
+    )
     query = (
-        select(r.c.request_id, r.c.vehicle, r.c.title, r.c.priority, r.c.status, r.c.created_at,
-               r.c.assigned_to_contact_id, other.c.name.label("other_company"),
-               func.coalesce(assignee.c.display_name, assignee.c.contact_value).label("assignee"))
-        .select_from(r.outerjoin(other, other.c.company_id == theirs)
-                     .outerjoin(assignee, assignee.c.contact_id == r.c.assigned_to_contact_id))
+        select(
+            r.c.request_id,
+            r.c.vehicle,
+            r.c.title,
+            r.c.priority,
+            r.c.status,
+            r.c.created_at,
+            r.c.assigned_to_contact_id,
+            other.c.name.label("other_company"),
+            func.coalesce(assignee.c.display_name, assignee.c.contact_value).label("assignee"),
+        )
+        .select_from(
+            r.outerjoin(other, other.c.company_id == theirs).outerjoin(
+                assignee, assignee.c.contact_id == r.c.assigned_to_contact_id
+            )
+        )
         .where(mine == company.company_id)
         .order_by(r.c.created_at.desc(), r.c.request_id.desc())
     )
@@ -119,7 +141,9 @@ def rows_query(contact: Contact, filters: Filters | None) -> Select:
     if filters.mine:
         query = query.where(r.c.assigned_to_contact_id == contact.contact_id)
     if filters.q:
-        pattern = "%" + filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = (
+            "%" + filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
         query = query.where(or_(r.c.title.ilike(pattern), r.c.vehicle.ilike(pattern)))
     return query
 
@@ -129,8 +153,9 @@ def _position(query: Select):
     return tuple_(columns.created_at, columns.request_id)
 
 
-def list_page(contact: Contact, filters: Filters, after: Cursor | None = None,
-              limit: int = PAGE_SIZE) -> Page:
+def list_page(
+    contact: Contact, filters: Filters, after: Cursor | None = None, limit: int = PAGE_SIZE
+) -> Page:
     """One page of rows after ``after``; one extra row is read to know if more exist."""
     query = rows_query(contact, filters)
     if after is not None:
@@ -149,10 +174,14 @@ def one_row(contact: Contact, request_id: uuid.UUID) -> Any | None:
 
 def counts(company: Company) -> dict[str, int]:
     """Requests per status on the company's side (read from the trigger-kept table)."""
-    found = dict(db.session.execute(
-        select(RequestStatusCount.status, RequestStatusCount.n)
-        .where(RequestStatusCount.company_id == company.company_id,
-               RequestStatusCount.side == side_of(company))).all())
+    found = dict(
+        db.session.execute(
+            select(RequestStatusCount.status, RequestStatusCount.n).where(
+                RequestStatusCount.company_id == company.company_id,
+                RequestStatusCount.side == side_of(company),
+            )
+        ).all()
+    )
     return {status: found.get(status, 0) for status in STATUSES}
 
 
@@ -172,8 +201,9 @@ class Changes:
     gone: list[uuid.UUID]  # changed rows that no longer do
 
 
-def changes_since(contact: Contact, filters: Filters, since: datetime | None,
-                  newest: Cursor | None) -> Changes:
+def changes_since(
+    contact: Contact, filters: Filters, since: datetime | None, newest: Cursor | None
+) -> Changes:
     """What one poll applies to a list whose top row is ``newest``, last polled at ``since``."""
     query = rows_query(contact, filters)
     if newest is not None:
@@ -181,35 +211,56 @@ def changes_since(contact: Contact, filters: Filters, since: datetime | None,
     new_rows = db.session.execute(query.limit(PAGE_SIZE)).all()
     if since is None:
         return Changes(new_rows, [], [])
-    touched = (select(EventLog.target_request_id)
-               .where(EventLog.created_at > since - POLL_OVERLAP,
-                      EventLog.target_request_id.is_not(None)).distinct())
+    touched = (
+        select(EventLog.target_request_id)
+        .where(EventLog.created_at > since - POLL_OVERLAP, EventLog.target_request_id.is_not(None))
+        .distinct()
+    )
     everything = rows_query(contact, None)
     changed = db.session.execute(
-        everything.where(everything.selected_columns.request_id.in_(touched)).limit(200)).all()
+        everything.where(everything.selected_columns.request_id.in_(touched)).limit(200)
+    ).all()
     matching = rows_query(contact, filters)
-    still_in = set(db.session.scalars(
-        matching.with_only_columns(matching.selected_columns.request_id)
-        .where(matching.selected_columns.request_id.in_([row.request_id for row in changed]))))
+    still_in = set(
+        db.session.scalars(
+            matching.with_only_columns(matching.selected_columns.request_id).where(
+                matching.selected_columns.request_id.in_([row.request_id for row in changed])
+            )
+        )
+    )
     fresh_ids = {row.request_id for row in new_rows}
-    updated = [row for row in changed if row.request_id in still_in and row.request_id not in fresh_ids]
+    updated = [
+        row for row in changed if row.request_id in still_in and row.request_id not in fresh_ids
+    ]
     gone = [row.request_id for row in changed if row.request_id not in still_in]
     return Changes(new_rows, updated, gone)
 
 
 def company_contacts(company: Company) -> list[Contact]:
-    return list(db.session.scalars(
-        select(Contact).where(Contact.company_id == company.company_id)
-        .order_by(Contact.last_seen_at.desc().nulls_last(), Contact.contact_value)))
+    return list(
+        db.session.scalars(
+            select(Contact)
+            .where(Contact.company_id == company.company_id)
+            .order_by(Contact.last_seen_at.desc().nulls_last(), Contact.contact_value)
+        )
+    )
 
 
 def activity(company: Company, limit: int = 50) -> list[EventLog]:
     """The company's latest events: what its contacts did, and what happened to its requests."""
-    owner = (ServiceRequest.supplier_company_id if company.is_supplier
-             else ServiceRequest.fleet_company_id)
+    owner = (
+        ServiceRequest.supplier_company_id
+        if company.is_supplier
+        else ServiceRequest.fleet_company_id
+    )
     ours = select(ServiceRequest.request_id).where(owner == company.company_id)
-    return list(db.session.scalars(
-        select(EventLog)
-        .where(or_(EventLog.company_id == company.company_id, EventLog.target_request_id.in_(ours)))
-        .order_by(EventLog.created_at.desc(), EventLog.event_id.desc()).limit(limit)))
-
+    return list(
+        db.session.scalars(
+            select(EventLog)
+            .where(
+                or_(EventLog.company_id == company.company_id, EventLog.target_request_id.in_(ours))
+            )
+            .order_by(EventLog.created_at.desc(), EventLog.event_id.desc())
+            .limit(limit)
+        )
+    )

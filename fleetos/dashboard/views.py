@@ -29,8 +29,9 @@ def index():
     filters = Filters.from_args(request.args)
     after = Cursor.decode(request.args.get("after"))
     page = service.list_page(g.contact, filters, after)
-    return page_or_fragment("dashboard/index.html", "dashboard/_body.html",
-                            **_list_context(filters, page, after))
+    return page_or_fragment(
+        "dashboard/index.html", "dashboard/_body.html", **_list_context(filters, page, after)
+    )
 
 
 @bp.get("/rows")
@@ -64,8 +65,13 @@ def updates():
     if changes.new_rows:
         top = changes.new_rows[0]
         newest = Cursor(top.created_at, top.request_id)
-    return fragment("dashboard/_updates.html", filters=filters, changes=changes,
-                    counts=service.counts(g.company), poll=_poll(filters, newest))
+    return fragment(
+        "dashboard/_updates.html",
+        filters=filters,
+        changes=changes,
+        counts=service.counts(g.company),
+        poll=_poll(filters, newest),
+    )
 
 
 @bp.get("/company")
@@ -73,22 +79,32 @@ def updates():
 def company():
     """The company: its contacts as they emerged, inviting a colleague, and its activity."""
     return page_or_fragment(
-        "dashboard/company.html", "dashboard/_activity.html",
-        contacts=service.company_contacts(g.company), events=service.activity(g.company),
+        "dashboard/company.html",
+        "dashboard/_activity.html",
+        contacts=service.company_contacts(g.company),
+        events=service.activity(g.company),
     )
 
 
 def row_update(request_id: uuid.UUID, *, error: str | None = None, status: int = 200):
     """The fragment a row action answers with: the row, and the counts out of band."""
     row = service.one_row(g.contact, request_id)
-    return fragment("dashboard/_row_update.html", http_status=status, row=row, error=error,
-                    filters=Filters.from_args(request.form), counts=service.counts(g.company))
+    return fragment(
+        "dashboard/_row_update.html",
+        http_status=status,
+        row=row,
+        error=error,
+        filters=Filters.from_args(request.form),
+        counts=service.counts(g.company),
+    )
 
 
 def _list_context(filters: Filters, page: service.Page, after: Cursor | None) -> dict[str, Any]:
     newest = Cursor(page.rows[0].created_at, page.rows[0].request_id) if page.rows else None
     return {
-        "filters": filters, "page": page, "after": after,
+        "filters": filters,
+        "page": page,
+        "after": after,
         "counts": service.counts(g.company),
         # Only the first page polls: older pages have nothing new at their top.
         "poll": _poll(filters, newest) if after is None else None,
@@ -100,8 +116,10 @@ def _poll(filters: Filters, newest: Cursor | None) -> dict[str, Any]:
     params["since"] = service.database_now().isoformat()
     if newest is not None:
         params["newest"] = newest.encode()
-    return {"url": url_for(".updates", **params),
-            "seconds": current_app.config["DASHBOARD_POLL_SECONDS"]}
+    return {
+        "url": url_for(".updates", **params),
+        "seconds": current_app.config["DASHBOARD_POLL_SECONDS"],
+    }
 
 
 def _parse_time(raw: str | None) -> datetime | None:
@@ -115,7 +133,9 @@ def _parse_time(raw: str | None) -> datetime | None:
 @bp.app_template_global()
 def row_actions(row: Any) -> list[tuple[str, str]]:
     """The lifecycle steps a supplier may take on a row now."""
-    return [(to, ACTION_LABELS[to]) for to in ACTION_LABELS if to in TRANSITIONS.get(row.status, ())]
+    return [
+        (to, ACTION_LABELS[to]) for to in ACTION_LABELS if to in TRANSITIONS.get(row.status, ())
+    ]
 
 
 @bp.app_template_filter("age")

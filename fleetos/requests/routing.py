@@ -43,7 +43,9 @@ NO_ROUTE = {"routed_to": None, "routed_contact_id": None, "route_reason": "no ad
 def for_new_request(request: ServiceRequest, typed_address: str | None) -> Route | None:
     if typed_address:
         contact = ContactService.find(typed_address)
-        return Route(typed_address, "the address the fleet typed", contact.contact_id if contact else None)
+        return Route(
+            typed_address, "the address the fleet typed", contact.contact_id if contact else None
+        )
     return _to_supplier(request, first_contact=True)
 
 
@@ -56,15 +58,19 @@ def for_news(request: ServiceRequest, actor: Contact) -> Route | None:
 
 def _to_fleet(request: ServiceRequest) -> Route | None:
     if request.submitted_by is not None:
-        return Route(request.submitted_by.contact_value, "submitting contact",
-                     request.submitted_by.contact_id)
+        return Route(
+            request.submitted_by.contact_value,
+            "submitting contact",
+            request.submitted_by.contact_id,
+        )
     return _last_active(request.fleet_company_id, "last active contact: no submitting contact")
 
 
 def _to_supplier(request: ServiceRequest, *, first_contact: bool) -> Route | None:
     if not first_contact and request.assigned_to is not None:
-        return Route(request.assigned_to.contact_value, "assigned contact",
-                     request.assigned_to.contact_id)
+        return Route(
+            request.assigned_to.contact_value, "assigned contact", request.assigned_to.contact_id
+        )
     reason = "last active contact" if first_contact else "last active contact: no assignee"
     route = _last_active(request.supplier_company_id, reason)
     if route is not None:
@@ -87,23 +93,36 @@ def first_reached_address(company_id: uuid.UUID | None) -> str | None:
         return None
     return db.session.scalar(
         select(ServiceRequest.supplier_email)
-        .where(ServiceRequest.supplier_company_id == company_id,
-               ServiceRequest.supplier_email.is_not(None))
+        .where(
+            ServiceRequest.supplier_company_id == company_id,
+            ServiceRequest.supplier_email.is_not(None),
+        )
         .order_by(ServiceRequest.created_at, ServiceRequest.request_id)
         .limit(1)
     )
 
 
-def notify(route: Route | None, request: ServiceRequest, *, kind: str, subject: str,
-           **context: Any) -> dict[str, Any]:
+def notify(
+    route: Route | None, request: ServiceRequest, *, kind: str, subject: str, **context: Any
+) -> dict[str, Any]:
     """Queue ``kind`` mail along ``route``; return the routing facts for the event."""
     if route is None:
         return dict(NO_ROUTE)
     company_id = _recipient_company(route, request)
-    token = make_token(Purpose.NOTIFICATION, route.address, company_id=company_id,
-                       next_path=f"/requests/{request.request_id}")
-    queue_mail(kind, route.address, subject, request=request,
-               link=f"{current_app.config['BASE_URL']}/auth/link/{token}", **context)
+    token = make_token(
+        Purpose.NOTIFICATION,
+        route.address,
+        company_id=company_id,
+        next_path=f"/requests/{request.request_id}",
+    )
+    queue_mail(
+        kind,
+        route.address,
+        subject,
+        request=request,
+        link=f"{current_app.config['BASE_URL']}/auth/link/{token}",
+        **context,
+    )
     return route.as_metadata()
 
 

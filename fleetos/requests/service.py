@@ -61,13 +61,18 @@ class NotFound(RequestError):
 
 def owned_by(company_id: uuid.UUID):
     """The SQL condition "this company owns the request", as fleet or as supplier."""
-    return or_(ServiceRequest.fleet_company_id == company_id,
-               ServiceRequest.supplier_company_id == company_id)
+    return or_(
+        ServiceRequest.fleet_company_id == company_id,
+        ServiceRequest.supplier_company_id == company_id,
+    )
 
 
-def visible_request(contact: Contact, request_id: uuid.UUID, *, lock: bool = False) -> ServiceRequest:
-    query = select(ServiceRequest).where(ServiceRequest.request_id == request_id,
-                                         owned_by(contact.company_id))
+def visible_request(
+    contact: Contact, request_id: uuid.UUID, *, lock: bool = False
+) -> ServiceRequest:
+    query = select(ServiceRequest).where(
+        ServiceRequest.request_id == request_id, owned_by(contact.company_id)
+    )
     if lock:
         query = query.with_for_update()
     found = db.session.scalar(query)
@@ -83,10 +88,15 @@ def is_supplier_of(contact: Contact, request: ServiceRequest) -> bool:
 def suppliers_worked_with(fleet_company_id: uuid.UUID) -> list[Company]:
     """Supplier companies this fleet has sent work to, by name."""
     worked_with = select(ServiceRequest.supplier_company_id).where(
-        ServiceRequest.fleet_company_id == fleet_company_id)
-    return list(db.session.scalars(
-        select(Company).where(Company.company_id.in_(worked_with),
-                              Company.company_type == "supplier").order_by(Company.name)))
+        ServiceRequest.fleet_company_id == fleet_company_id
+    )
+    return list(
+        db.session.scalars(
+            select(Company)
+            .where(Company.company_id.in_(worked_with), Company.company_type == "supplier")
+            .order_by(Company.name)
+        )
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -110,8 +120,16 @@ class RequestForm:
 
     @classmethod
     def from_mapping(cls, data: Any) -> RequestForm:
-        names = ("supplier", "supplier_email", "vehicle", "title", "description", "priority",
-                 "odometer", "location")
+        names = (
+            "supplier",
+            "supplier_email",
+            "vehicle",
+            "title",
+            "description",
+            "priority",
+            "odometer",
+            "location",
+        )
         values = {name: (data.get(name) or "") for name in names}
         values["priority"] = values["priority"] or "normal"
         return cls(**values)
@@ -129,19 +147,33 @@ def create_request(contact: Contact, form: RequestForm) -> ServiceRequest:
         supplier = _new_supplier(contact, typed_address)
 
     request = ServiceRequest(
-        fleet_company_id=contact.company_id, submitted_by_contact_id=contact.contact_id,
-        supplier_company_id=supplier.company_id, status="new", **values)
+        fleet_company_id=contact.company_id,
+        submitted_by_contact_id=contact.contact_id,
+        supplier_company_id=supplier.company_id,
+        status="new",
+        **values,
+    )
     db.session.add(request)
     db.session.flush()
     db.session.refresh(request)
     route = routing.for_new_request(request, typed_address)
     request.supplier_email = route.address if route else None
-    facts = routing.notify(route, request, kind="request_new",
-                           subject=f"New service request from {contact.company.name}: {request.title}",
-                           fleet=contact.company, submitter=contact)
-    EventLogService.record("request.created", company_id=contact.company_id,
-                           contact_id=contact.contact_id, request_id=request.request_id,
-                           supplier_company_id=str(supplier.company_id), **facts)
+    facts = routing.notify(
+        route,
+        request,
+        kind="request_new",
+        subject=f"New service request from {contact.company.name}: {request.title}",
+        fleet=contact.company,
+        submitter=contact,
+    )
+    EventLogService.record(
+        "request.created",
+        company_id=contact.company_id,
+        contact_id=contact.contact_id,
+        request_id=request.request_id,
+        supplier_company_id=str(supplier.company_id),
+        **facts,
+    )
     db.session.commit()
     return request
 
@@ -208,8 +240,11 @@ def _supplier_for_address(form: RequestForm) -> tuple[Company | None, str | None
         form.errors["supplier_email"] = "Enter the supplier's e-mail address."
         return None, None
     known = ContactService.find(address.value)
-    company = known.company if known else CompanyService.for_domain(address.value,
-                                                                    company_type="supplier")
+    company = (
+        known.company
+        if known
+        else CompanyService.for_domain(address.value, company_type="supplier")
+    )
     if company is not None and not company.is_supplier:
         form.errors["supplier_email"] = "That address belongs to a company that is not a supplier."
     return company, address.value
@@ -220,9 +255,14 @@ def _new_supplier(contact: Contact, address: str) -> Company:
     company = Company(name=address, company_type="supplier")
     db.session.add(company)
     db.session.flush()
-    EventLogService.record("company.created", company_id=company.company_id,
-                           contact_id=contact.contact_id, via="request", address=address,
-                           introduced_by=str(contact.contact_id))
+    EventLogService.record(
+        "company.created",
+        company_id=company.company_id,
+        contact_id=contact.contact_id,
+        via="request",
+        address=address,
+        introduced_by=str(contact.contact_id),
+    )
     return company
 
 
@@ -231,8 +271,14 @@ def _new_supplier(contact: Contact, address: str) -> Company:
 # ---------------------------------------------------------------------------
 
 
-def transition(contact: Contact, request_id: uuid.UUID, to: str, *, reason: str = "",
-               seen_status: str | None = None) -> ServiceRequest:
+def transition(
+    contact: Contact,
+    request_id: uuid.UUID,
+    to: str,
+    *,
+    reason: str = "",
+    seen_status: str | None = None,
+) -> ServiceRequest:
     """Move a request from the status its viewer saw to ``to``; only its supplier may."""
     request = visible_request(contact, request_id)
     if not is_supplier_of(contact, request):
@@ -259,13 +305,24 @@ def transition(contact: Contact, request_id: uuid.UUID, to: str, *, reason: str 
         db.session.rollback()
         raise RequestError(already_moved(contact, request_id), 409)
     db.session.refresh(request)
-    facts = routing.notify(routing.for_news(request, contact), request, kind="request_update",
-                           subject=f"{request.title}: {STATUS_VERBS[to]} by {contact.company.name}",
-                           actor=contact, headline=f"{contact.label} {STATUS_VERBS[to]} this request",
-                           reason=reason)
-    EventLogService.record(f"request.{to}", company_id=contact.company_id,
-                           contact_id=contact.contact_id, request_id=request.request_id,
-                           **{"from": seen, "to": to}, **({"reason": reason} if reason else {}), **facts)
+    facts = routing.notify(
+        routing.for_news(request, contact),
+        request,
+        kind="request_update",
+        subject=f"{request.title}: {STATUS_VERBS[to]} by {contact.company.name}",
+        actor=contact,
+        headline=f"{contact.label} {STATUS_VERBS[to]} this request",
+        reason=reason,
+    )
+    EventLogService.record(
+        f"request.{to}",
+        company_id=contact.company_id,
+        contact_id=contact.contact_id,
+        request_id=request.request_id,
+        **{"from": seen, "to": to},
+        **({"reason": reason} if reason else {}),
+        **facts,
+    )
     db.session.commit()
     return request
 
@@ -280,12 +337,19 @@ def already_moved(contact: Contact, request_id: uuid.UUID) -> str:
     """Explain who moved the request first (the loser of a race reads this)."""
     request = visible_request(contact, request_id)
     last = db.session.scalar(
-        select(EventLog).where(EventLog.target_request_id == request.request_id,
-                               EventLog.event_type == f"request.{request.status}")
-        .order_by(EventLog.created_at.desc()).limit(1))
+        select(EventLog)
+        .where(
+            EventLog.target_request_id == request.request_id,
+            EventLog.event_type == f"request.{request.status}",
+        )
+        .order_by(EventLog.created_at.desc())
+        .limit(1)
+    )
     verb = STATUS_VERBS.get(request.status, request.status.replace("_", " "))
     who = f" by {last.contact.label}" if last is not None and last.contact is not None else ""
-    return f"This request was already {verb}{who}. Nothing was changed; here is where it stands now."
+    return (
+        f"This request was already {verb}{who}. Nothing was changed; here is where it stands now."
+    )
 
 
 def assign(contact: Contact, request_id: uuid.UUID, assignee_id: str) -> ServiceRequest:
@@ -294,21 +358,32 @@ def assign(contact: Contact, request_id: uuid.UUID, assignee_id: str) -> Service
     if not is_supplier_of(contact, request):
         raise RequestError("Only the supplier assigns its requests.", 403)
     if request.is_final:
-        raise RequestError(f"This request is {request.status}; there is nothing left to assign.", 409)
+        raise RequestError(
+            f"This request is {request.status}; there is nothing left to assign.", 409
+        )
     assignee = _colleague(contact, assignee_id)
     request.assigned_to_contact_id = assignee.contact_id
     request.updated_at = func.now()
     facts = {}
     if assignee.contact_id != contact.contact_id:
-        facts = routing.notify(routing.Route(assignee.contact_value, "assigned to them",
-                                             assignee.contact_id),
-                               request, kind="request_update",
-                               subject=f"{request.title}: assigned to you",
-                               actor=contact, headline=f"{contact.label} assigned this request to you",
-                               reason="")
-    EventLogService.record("request.assigned", company_id=contact.company_id,
-                           contact_id=contact.contact_id, request_id=request.request_id,
-                           assignee_id=str(assignee.contact_id), assignee=assignee.label, **facts)
+        facts = routing.notify(
+            routing.Route(assignee.contact_value, "assigned to them", assignee.contact_id),
+            request,
+            kind="request_update",
+            subject=f"{request.title}: assigned to you",
+            actor=contact,
+            headline=f"{contact.label} assigned this request to you",
+            reason="",
+        )
+    EventLogService.record(
+        "request.assigned",
+        company_id=contact.company_id,
+        contact_id=contact.contact_id,
+        request_id=request.request_id,
+        assignee_id=str(assignee.contact_id),
+        assignee=assignee.label,
+        **facts,
+    )
     db.session.commit()
     return request
 
@@ -318,17 +393,24 @@ def _colleague(contact: Contact, assignee_id: str) -> Contact:
         wanted = uuid.UUID(str(assignee_id).strip())
     except ValueError:
         wanted = None
-    assignee = db.session.scalar(select(Contact).where(Contact.contact_id == wanted,
-                                                       Contact.company_id == contact.company_id))
+    assignee = db.session.scalar(
+        select(Contact).where(
+            Contact.contact_id == wanted, Contact.company_id == contact.company_id
+        )
+    )
     if assignee is None:
         raise RequestError("Choose someone from your own company.", 422, "contact_id")
     return assignee
 
 
 def colleagues(contact: Contact) -> list[Contact]:
-    return list(db.session.scalars(
-        select(Contact).where(Contact.company_id == contact.company_id)
-        .order_by(Contact.display_name.nulls_last(), Contact.contact_value)))
+    return list(
+        db.session.scalars(
+            select(Contact)
+            .where(Contact.company_id == contact.company_id)
+            .order_by(Contact.display_name.nulls_last(), Contact.contact_value)
+        )
+    )
 
 
 def add_note(contact: Contact, request_id: uuid.UUID, body: str) -> EventLog:
@@ -338,13 +420,26 @@ def add_note(contact: Contact, request_id: uuid.UUID, body: str) -> EventLog:
     if not body:
         raise RequestError("Write something first.", 422, "body")
     if len(body) > NOTE_MAX:
-        raise RequestError(f"Keep a note under {NOTE_MAX} characters (it has {len(body)}).", 422, "body")
-    facts = routing.notify(routing.for_news(request, contact), request, kind="request_update",
-                           subject=f"{request.title}: a note from {contact.company.name}",
-                           actor=contact, headline=f"{contact.label} added a note", reason=body)
-    event = EventLogService.record("request.note", company_id=contact.company_id,
-                                   contact_id=contact.contact_id, request_id=request.request_id,
-                                   body=body, **facts)
+        raise RequestError(
+            f"Keep a note under {NOTE_MAX} characters (it has {len(body)}).", 422, "body"
+        )
+    facts = routing.notify(
+        routing.for_news(request, contact),
+        request,
+        kind="request_update",
+        subject=f"{request.title}: a note from {contact.company.name}",
+        actor=contact,
+        headline=f"{contact.label} added a note",
+        reason=body,
+    )
+    event = EventLogService.record(
+        "request.note",
+        company_id=contact.company_id,
+        contact_id=contact.contact_id,
+        request_id=request.request_id,
+        body=body,
+        **facts,
+    )
     db.session.commit()
     return event
 
@@ -354,22 +449,36 @@ def record_view(contact: Contact, request: ServiceRequest) -> None:
     if not is_supplier_of(contact, request):
         return
     # Two colleagues opening it at once must not both be "first".
-    db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                       {"key": f"viewed:{request.request_id}"})
+    db.session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+        {"key": f"viewed:{request.request_id}"},
+    )
     seen = db.session.scalar(
-        select(func.count()).select_from(EventLog)
-        .where(EventLog.target_request_id == request.request_id,
-               EventLog.event_type == "request.viewed"))
+        select(func.count())
+        .select_from(EventLog)
+        .where(
+            EventLog.target_request_id == request.request_id,
+            EventLog.event_type == "request.viewed",
+        )
+    )
     if not seen:
-        EventLogService.record("request.viewed", company_id=contact.company_id,
-                               contact_id=contact.contact_id, request_id=request.request_id)
+        EventLogService.record(
+            "request.viewed",
+            company_id=contact.company_id,
+            contact_id=contact.contact_id,
+            request_id=request.request_id,
+        )
     db.session.commit()
 
 
 def timeline(request: ServiceRequest) -> list[EventLog]:
-    return list(db.session.scalars(
-        select(EventLog).where(EventLog.target_request_id == request.request_id)
-        .order_by(EventLog.created_at, EventLog.event_id)))
+    return list(
+        db.session.scalars(
+            select(EventLog)
+            .where(EventLog.target_request_id == request.request_id)
+            .order_by(EventLog.created_at, EventLog.event_id)
+        )
+    )
 
 
 def available_actions(contact: Contact, request: ServiceRequest) -> list[tuple[str, str]]:

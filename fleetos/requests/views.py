@@ -65,7 +65,9 @@ def _page(found, *, error: RequestError | None = None, typed: dict | None = None
         "requests/show.html",
         req=found,
         actions=service.available_actions(g.contact, found),
-        colleagues=service.colleagues(g.contact) if service.is_supplier_of(g.contact, found) else [],
+        colleagues=service.colleagues(g.contact)
+        if service.is_supplier_of(g.contact, found)
+        else [],
         timeline=service.timeline(found),
         error=error,
         typed=typed or {},
@@ -78,8 +80,13 @@ def transition(request_id: uuid.UUID):
     """Move the request to the status in ``to`` (``reason`` when declining)."""
     to = request.form.get("to", "")
     try:
-        moved = service.transition(g.contact, request_id, to, reason=request.form.get("reason", ""),
-                                   seen_status=request.form.get("from") or None)
+        service.transition(
+            g.contact,
+            request_id,
+            to,
+            reason=request.form.get("reason", ""),
+            seen_status=request.form.get("from") or None,
+        )
     except RequestError as exc:
         return _refused(request_id, exc)
     return _done(request_id, f"Request {service.STATUS_VERBS[to]}.")

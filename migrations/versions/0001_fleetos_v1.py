@@ -23,8 +23,17 @@ V1_COLUMNS = {
     "companies": ("company_id", "name", "company_type", "email_domain", "created_at"),
     "users": ("user_id", "company_id", "email", "full_name", "created_at", "last_login_at"),
     "service_requests": (
-        "request_id", "created_by_user_id", "supplier_user_id", "supplier_email", "vehicle",
-        "title", "description", "priority", "status", "created_at", "updated_at",
+        "request_id",
+        "created_by_user_id",
+        "supplier_user_id",
+        "supplier_email",
+        "vehicle",
+        "title",
+        "description",
+        "priority",
+        "status",
+        "created_at",
+        "updated_at",
     ),
 }
 

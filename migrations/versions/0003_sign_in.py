@@ -31,16 +31,22 @@ def upgrade():
         sa.Column("dedupe_key", sa.Text(), nullable=True),
         sa.Column("status", sa.Text(), server_default="pending", nullable=False),
         sa.Column("attempts", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("next_attempt_at", sa.DateTime(), server_default=sa.text("now()"), nullable=False),
+        sa.Column(
+            "next_attempt_at", sa.DateTime(), server_default=sa.text("now()"), nullable=False
+        ),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(), server_default=sa.text("now()"), nullable=False),
         sa.Column("sent_at", sa.DateTime(), nullable=True),
-        sa.CheckConstraint("status IN ('pending', 'sent', 'failed')", name=op.f("outbox_messages_status_check")),
+        sa.CheckConstraint(
+            "status IN ('pending', 'sent', 'failed')", name=op.f("outbox_messages_status_check")
+        ),
         sa.PrimaryKeyConstraint("message_id", name=op.f("outbox_messages_pkey")),
         sa.UniqueConstraint("dedupe_key", name=op.f("outbox_messages_dedupe_key_key")),
     )
     op.create_index(
-        "idx_outbox_messages_due", "outbox_messages", ["next_attempt_at"],
+        "idx_outbox_messages_due",
+        "outbox_messages",
+        ["next_attempt_at"],
         postgresql_where=sa.text("status = 'pending'"),
     )
     op.create_table(

@@ -34,11 +34,10 @@ def upgrade():
         " CHECK (odometer >= 0) NOT VALID"
     )
     op.execute("ALTER TABLE service_requests VALIDATE CONSTRAINT service_requests_odometer_check")
+    op.create_index("idx_event_log_request", "event_log", ["target_request_id", "created_at"])
     op.create_index(
-        "idx_event_log_request", "event_log", ["target_request_id", "created_at"]
-    )
-    op.create_index(
-        "idx_service_requests_supplier_address", "service_requests",
+        "idx_service_requests_supplier_address",
+        "service_requests",
         [sa.text("lower(btrim(supplier_email))")],
     )
 

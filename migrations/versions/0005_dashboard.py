@@ -54,11 +54,13 @@ $$ LANGUAGE plpgsql
 
 def upgrade():
     op.create_index(
-        "idx_service_requests_supplier_status_created", "service_requests",
+        "idx_service_requests_supplier_status_created",
+        "service_requests",
         ["supplier_company_id", "status", sa.text("created_at DESC"), sa.text("request_id DESC")],
     )
     op.create_index(
-        "idx_service_requests_fleet_status_created", "service_requests",
+        "idx_service_requests_fleet_status_created",
+        "service_requests",
         ["fleet_company_id", "status", sa.text("created_at DESC"), sa.text("request_id DESC")],
     )
     op.create_table(
@@ -67,10 +69,18 @@ def upgrade():
         sa.Column("side", sa.Text(), nullable=False),
         sa.Column("status", sa.Text(), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
-        sa.CheckConstraint("side IN ('fleet', 'supplier')", name=op.f("request_status_counts_side_check")),
-        sa.ForeignKeyConstraint(["company_id"], ["companies.company_id"], ondelete="CASCADE",
-                                name=op.f("request_status_counts_company_id_fkey")),
-        sa.PrimaryKeyConstraint("company_id", "side", "status", name=op.f("request_status_counts_pkey")),
+        sa.CheckConstraint(
+            "side IN ('fleet', 'supplier')", name=op.f("request_status_counts_side_check")
+        ),
+        sa.ForeignKeyConstraint(
+            ["company_id"],
+            ["companies.company_id"],
+            ondelete="CASCADE",
+            name=op.f("request_status_counts_company_id_fkey"),
+        ),
+        sa.PrimaryKeyConstraint(
+            "company_id", "side", "status", name=op.f("request_status_counts_pkey")
+        ),
         comment="Requests per company, side and status; kept exact by a trigger on service_requests",
     )
     op.execute("LOCK TABLE service_requests IN SHARE MODE")

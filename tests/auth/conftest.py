@@ -126,8 +126,14 @@ def acme(app: Flask) -> Company:
         company = Company(name="Acme Fleet", company_type="fleet", email_domain=ACME_DOMAIN)
         db.session.add(company)
         db.session.flush()
-        db.session.add(Contact(company_id=company.company_id, contact_value="dana@acme-fleet.com",
-                               contact_type="email", display_name="Dana Dispatch"))
+        db.session.add(
+            Contact(
+                company_id=company.company_id,
+                contact_value="dana@acme-fleet.com",
+                contact_type="email",
+                display_name="Dana Dispatch",
+            )
+        )
         db.session.commit()
         db.session.refresh(company)
         db.session.expunge_all()

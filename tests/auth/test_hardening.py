@@ -40,7 +40,10 @@ def test_too_many_link_requests_from_one_client_get_429(make_app, smtp, acme):
     browser = Browser(app.test_client(), smtp)
     statuses = [browser.ask_for_link(f"person{i}@acme-fleet.com").status_code for i in range(7)]
     assert statuses == [200] * 6 + [429]
-    assert browser.post("/auth/signup", {"email": "x@y.example"}, page="/auth/signup").status_code == 429
+    assert (
+        browser.post("/auth/signup", {"email": "x@y.example"}, page="/auth/signup").status_code
+        == 429
+    )
 
 
 @pytest.fixture
@@ -57,8 +60,11 @@ def redis_uri() -> str:
 
 def test_limits_in_redis_are_shared_by_every_worker(make_app, smtp, acme, redis_uri):
     """Two app instances (two web workers) count against one limit."""
-    shared = {**LIMITS, "RATELIMIT_STORAGE_URI": redis_uri,
-              "RATELIMIT_KEY_PREFIX": f"fleetos-test-{secrets.token_hex(4)}"}
+    shared = {
+        **LIMITS,
+        "RATELIMIT_STORAGE_URI": redis_uri,
+        "RATELIMIT_KEY_PREFIX": f"fleetos-test-{secrets.token_hex(4)}",
+    }
     workers = [Browser(make_app(**shared).test_client(), smtp) for _ in range(2)]
     statuses = [workers[i % 2].ask_for_link("dana@acme-fleet.com").status_code for i in range(4)]
     assert statuses == [200, 200, 200, 429]
@@ -87,7 +93,7 @@ def test_access_log_of_a_real_server_shows_no_token(make_app, acme, caplog):
         try:
             url = f"http://127.0.0.1:{server.server_port}/auth/link/{token}"
             try:
-                urllib.request.urlopen(url, timeout=10)  # noqa: S310 - our own loopback server
+                urllib.request.urlopen(url, timeout=10)
             except urllib.error.HTTPError as exc:
                 assert exc.code == 400
         finally:

@@ -22,7 +22,10 @@ def token_for(app, purpose=Purpose.SIGN_IN, address="dana@acme-fleet.com", compa
 
 def assert_refused(app, browser, path, status, words, *, fresh_offered):
     before = counts(app)
-    for response in (browser.client.get(path), browser.client.post(path, data={"csrf_token": browser.csrf()})):
+    for response in (
+        browser.client.get(path),
+        browser.client.post(path, data={"csrf_token": browser.csrf()}),
+    ):
         assert response.status_code == status
         assert words in response.text
         assert ("Send me a fresh link" in response.text) is fresh_offered
@@ -33,21 +36,36 @@ def assert_refused(app, browser, path, status, words, *, fresh_offered):
 def test_tampered_link(app, browser, acme):
     token = token_for(app, company=acme.company_id)
     tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
-    assert_refused(app, browser, f"/auth/link/{tampered}", 400, "This link is not valid",
-                   fresh_offered=False)
+    assert_refused(
+        app, browser, f"/auth/link/{tampered}", 400, "This link is not valid", fresh_offered=False
+    )
 
 
 def test_link_signed_with_another_salt(app, browser, acme):
     other = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="some.other.purpose")
-    token = other.dumps({"p": "sign-in", "v": "dana@acme-fleet.com", "c": str(acme.company_id),
-                         "n": "/dashboard", "j": "x"})
+    token = other.dumps(
+        {
+            "p": "sign-in",
+            "v": "dana@acme-fleet.com",
+            "c": str(acme.company_id),
+            "n": "/dashboard",
+            "j": "x",
+        }
+    )
     assert_refused(app, browser, f"/auth/link/{token}", 400, "not valid", fresh_offered=False)
 
 
 def test_payload_claiming_another_purpose_than_its_salt(app, browser, acme):
     lying = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=Purpose.DAILY_ACCESS.salt)
-    token = lying.dumps({"p": "invite", "v": "eve@acme-fleet.com", "c": str(acme.company_id),
-                         "n": "/dashboard", "j": "y"})
+    token = lying.dumps(
+        {
+            "p": "invite",
+            "v": "eve@acme-fleet.com",
+            "c": str(acme.company_id),
+            "n": "/dashboard",
+            "j": "y",
+        }
+    )
     assert_refused(app, browser, f"/auth/link/{token}", 400, "not valid", fresh_offered=False)
 
 
@@ -66,7 +84,9 @@ def test_expired_link_offers_a_fresh_one_to_the_same_address(app, browser, acme,
 
 
 def test_fresh_link_needs_a_valid_signature(app, browser, acme):
-    response = browser.client.post("/auth/link/not-a-token/fresh", data={"csrf_token": browser.csrf()})
+    response = browser.client.post(
+        "/auth/link/not-a-token/fresh", data={"csrf_token": browser.csrf()}
+    )
     assert response.status_code == 400
     assert counts(app)["outbox_messages"] == 0
 
@@ -89,15 +109,21 @@ def test_links_signed_with_a_fallback_key_still_work(make_app, smtp, acme_factor
     forgotten = make_app(SECRET_KEY="new-key")
     assert forgotten.test_client().get(f"/auth/link/{token}").status_code == 400
     # New links are signed with the new key.
-    assert URLSafeTimedSerializer("new-key", salt=Purpose.SIGN_IN.salt).loads(
-        token_for(rotated, company=company_id))["v"] == "dana@acme-fleet.com"
+    assert (
+        URLSafeTimedSerializer("new-key", salt=Purpose.SIGN_IN.salt).loads(
+            token_for(rotated, company=company_id)
+        )["v"]
+        == "dana@acme-fleet.com"
+    )
 
 
 @pytest.fixture
 def acme_factory():
     def make(app):
         with database(app):
-            company = Company(name="Acme Fleet", company_type="fleet", email_domain="acme-fleet.com")
+            company = Company(
+                name="Acme Fleet", company_type="fleet", email_domain="acme-fleet.com"
+            )
             db.session.add(company)
             db.session.commit()
             return company.company_id
@@ -127,8 +153,12 @@ def test_safe_next(given, expected):
 
 
 def signup(browser, **fields):
-    data = {"company_name": "Northwind Haulage", "company_type": "fleet",
-            "email": "nora@northwind.example", "display_name": "Nora North"}
+    data = {
+        "company_name": "Northwind Haulage",
+        "company_type": "fleet",
+        "email": "nora@northwind.example",
+        "display_name": "Nora North",
+    }
     data.update(fields)
     return browser.post("/auth/signup", data, page="/auth/signup")
 
@@ -149,13 +179,25 @@ def test_sign_up_stores_nothing_but_the_message_until_the_link_is_used(app, brow
     with database(app):
         company = db.session.get(Company, nora.company_id)
         assert (company.name, company.company_type, company.email_domain) == (
-            "Northwind Haulage", "fleet", "northwind.example")
+            "Northwind Haulage",
+            "fleet",
+            "northwind.example",
+        )
     assert nora.display_name == "Nora North"
-    assert [e.event_type for e in events(app)] == ["company.created", "contact.created", "contact.signed_in"]
+    assert [e.event_type for e in events(app)] == [
+        "company.created",
+        "contact.created",
+        "contact.signed_in",
+    ]
 
 
 def test_sign_up_on_a_public_mail_domain_registers_no_domain(app, browser):
-    signup(browser, email="Joe.Mechanic@Gmail.com", company_type="supplier", company_name="Joe's Mobile")
+    signup(
+        browser,
+        email="Joe.Mechanic@Gmail.com",
+        company_type="supplier",
+        company_name="Joe's Mobile",
+    )
     browser.use_link(browser.last_link_to("joe.mechanic@gmail.com"))
     with database(app):
         company = db.session.get(Company, contact(app, "joe.mechanic@gmail.com").company_id)
@@ -204,8 +246,9 @@ def test_sign_up_errors_keep_what_was_typed(app, browser, fields, field, message
 
 def test_invited_colleague_joins_the_inviters_company(app, browser, acme, smtp):
     browser.sign_in("dana@acme-fleet.com")
-    response = browser.post("/auth/invite", {"email": "sam@gmail.com", "display_name": "Sam"},
-                            page="/auth/invite")
+    response = browser.post(
+        "/auth/invite", {"email": "sam@gmail.com", "display_name": "Sam"}, page="/auth/invite"
+    )
     assert response.status_code == 303
     path = browser.last_link_to("sam@gmail.com")
     assert "Dana Dispatch invited you to Acme Fleet" in smtp.to("sam@gmail.com")[0]["Subject"]

@@ -19,7 +19,9 @@ from tests.mailserver import link_in, text_body
 
 def outbox(app) -> list[OutboxMessage]:
     with database(app):
-        messages = list(db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.message_id)))
+        messages = list(
+            db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.message_id))
+        )
         db.session.expunge_all()
         return messages
 
@@ -114,8 +116,14 @@ def test_deliver_command_sends_pending_mail(app, head_database, smtp):
     with app.test_request_context():
         queue_mail("unknown_address", "cli@example.org", "From the worker", signup_url="x")
         db.session.commit()
-    result = flask_cli(head_database, "fleetos", "deliver", MAIL_SERVER="127.0.0.1",
-                       MAIL_PORT=str(smtp.port), MAIL_USE_TLS="false")
+    result = flask_cli(
+        head_database,
+        "fleetos",
+        "deliver",
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=str(smtp.port),
+        MAIL_USE_TLS="false",
+    )
     assert result.returncode == 0, result.stderr
     assert "sent 1, retrying later 0, failed 0" in result.stdout
     assert [m["To"] for m in smtp.messages] == ["cli@example.org"]
@@ -134,7 +142,9 @@ def test_production_never_prints_mail_to_the_console(make_app, capsys):
 def test_development_prints_mail_when_no_smtp_server_is_set(make_app, capsys):
     app = make_app(MAIL_SERVER=None)
     with app.test_request_context():
-        queue_mail("unknown_address", "x@example.org", "Hello", signup_url="http://here/auth/signup")
+        queue_mail(
+            "unknown_address", "x@example.org", "Hello", signup_url="http://here/auth/signup"
+        )
         db.session.commit()
     with database(app):
         assert deliver_due().sent == 1
@@ -150,18 +160,37 @@ def seed_suppliers(app) -> dict[str, Contact]:
         db.session.add_all([fleet, bobs])
         db.session.flush()
         people = {
-            "bob": Contact(company_id=bobs.company_id, contact_value="bob@bobsrepair.com",
-                           contact_type="email", display_name="Bob", last_seen_at=now - timedelta(days=2)),
-            "old": Contact(company_id=bobs.company_id, contact_value="old@bobsrepair.com",
-                           contact_type="email", last_seen_at=now - timedelta(days=45)),
-            "dana": Contact(company_id=fleet.company_id, contact_value="dana@acme-fleet.com",
-                            contact_type="email", last_seen_at=now),
+            "bob": Contact(
+                company_id=bobs.company_id,
+                contact_value="bob@bobsrepair.com",
+                contact_type="email",
+                display_name="Bob",
+                last_seen_at=now - timedelta(days=2),
+            ),
+            "old": Contact(
+                company_id=bobs.company_id,
+                contact_value="old@bobsrepair.com",
+                contact_type="email",
+                last_seen_at=now - timedelta(days=45),
+            ),
+            "dana": Contact(
+                company_id=fleet.company_id,
+                contact_value="dana@acme-fleet.com",
+                contact_type="email",
+                last_seen_at=now,
+            ),
         }
         db.session.add_all(people.values())
         for status in ["new", "new", "acknowledged", "in_progress", "completed"]:
-            db.session.add(ServiceRequest(vehicle="Unit 1", title=status, status=status,
-                                          fleet_company_id=fleet.company_id,
-                                          supplier_company_id=bobs.company_id))
+            db.session.add(
+                ServiceRequest(
+                    vehicle="Unit 1",
+                    title=status,
+                    status=status,
+                    fleet_company_id=fleet.company_id,
+                    supplier_company_id=bobs.company_id,
+                )
+            )
         db.session.commit()
         for person in people.values():
             db.session.refresh(person)

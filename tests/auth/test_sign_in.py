@@ -36,7 +36,9 @@ def test_first_click_journey_lets_the_contact_emerge(app, browser, acme, smtp):
     olu = contact(app, "olu@acme-fleet.com")
     assert olu.company_id == acme.company_id
     assert [e.event_type for e in events(app) if e.contact_id == olu.contact_id] == [
-        "contact.created", "contact.signed_in"]
+        "contact.created",
+        "contact.signed_in",
+    ]
     dashboard = browser.client.get("/dashboard")
     assert dashboard.status_code == 200 and "Acme Fleet" in dashboard.text
 
@@ -110,7 +112,9 @@ def test_ten_concurrent_uses_of_one_link_sign_in_once(app, browser, acme, smtp):
         barrier.wait()
         statuses.append(b.client.post(path, data={"csrf_token": csrf}).status_code)
 
-    threads = [threading.Thread(target=press, args=pair) for pair in zip(clients, tokens, strict=True)]
+    threads = [
+        threading.Thread(target=press, args=pair) for pair in zip(clients, tokens, strict=True)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -136,7 +140,9 @@ def test_same_page_and_status_whatever_the_address(app, browser, acme, smtp):
 
 def test_public_mail_domain_is_never_a_company_domain(app, browser, smtp):
     with database(app):
-        db.session.add(Company(name="Gmail Garage", company_type="supplier", email_domain="gmail.com"))
+        db.session.add(
+            Company(name="Gmail Garage", company_type="supplier", email_domain="gmail.com")
+        )
         db.session.commit()
     browser.ask_for_link("someone@gmail.com")
     with database(app):
@@ -153,7 +159,9 @@ def test_invalid_address_keeps_what_was_typed(app, browser):
 
 
 def test_missing_csrf_token_is_refused(app, browser, acme):
-    assert browser.client.post("/auth/login", data={"email": "dana@acme-fleet.com"}).status_code == 400
+    assert (
+        browser.client.post("/auth/login", data={"email": "dana@acme-fleet.com"}).status_code == 400
+    )
     assert counts(app)["outbox_messages"] == 0
 
     browser.ask_for_link("dana@acme-fleet.com")
@@ -168,7 +176,9 @@ def test_htmx_requests_send_csrf_in_a_header(app, browser, acme):
     browser.sign_in("dana@acme-fleet.com")
     token = browser.csrf("/dashboard")
     assert browser.client.post("/auth/logout", headers={"X-CSRFToken": "wrong"}).status_code == 400
-    response = browser.client.post("/auth/logout", headers={"X-CSRFToken": token, "HX-Request": "true"})
+    response = browser.client.post(
+        "/auth/logout", headers={"X-CSRFToken": token, "HX-Request": "true"}
+    )
     assert response.status_code == 303
 
 
@@ -199,7 +209,8 @@ def test_secure_cookie_when_base_url_is_https(head_database, smtp):
 
 
 @pytest.mark.parametrize(
-    "next_path", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"]
+    "next_path",
+    ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"],
 )
 def test_next_cannot_point_off_site(app, browser, acme, next_path):
     browser.ask_for_link("dana@acme-fleet.com", next=next_path)
@@ -220,8 +231,9 @@ def test_links_come_from_base_url_not_the_host_header(app, browser, acme, smtp):
     evil = "http://evil.example"
     form = browser.client.get("/auth/login", base_url=evil).text
     csrf = CSRF_INPUT.search(form).group(1)
-    sent = browser.client.post("/auth/login", base_url=evil,
-                               data={"email": "dana@acme-fleet.com", "csrf_token": csrf})
+    sent = browser.client.post(
+        "/auth/login", base_url=evil, data={"email": "dana@acme-fleet.com", "csrf_token": csrf}
+    )
     assert sent.status_code == 200
     browser.last_link_to("dana@acme-fleet.com")
     assert link_in(smtp.to("dana@acme-fleet.com")[0]).startswith("http://fleetos.test/auth/link/")

@@ -21,7 +21,7 @@ SINCE = re.compile(r"since=[^&\"]+")
 
 def body_of(page: str) -> str:
     start = page.index('<div id="dashboard-body">')
-    return page[start:page.index("</main>")].strip()
+    return page[start : page.index("</main>")].strip()
 
 
 def test_full_page_and_fragment_come_from_one_template(app, world, as_):
@@ -38,8 +38,9 @@ def test_full_page_and_fragment_come_from_one_template(app, world, as_):
 
 def test_history_restore_gets_the_whole_page(app, world, as_):
     bob = as_("bob")
-    restored = bob.client.get("/dashboard", headers={"HX-Request": "true",
-                                                      "HX-History-Restore-Request": "true"})
+    restored = bob.client.get(
+        "/dashboard", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    )
     assert "<html" in restored.text
 
 
@@ -107,7 +108,9 @@ def test_keyset_pages_neither_skip_nor_repeat_when_work_arrives_between_pages(ap
     bob = as_("quick")
     first = bob.client.get("/dashboard?status=new").text
     assert row_ids(first) == [str(i) for i in reversed(older)][:25]
-    add_requests(app, world, 5, start=datetime.now(UTC).replace(tzinfo=None), **QUICK)  # lands meanwhile
+    add_requests(
+        app, world, 5, start=datetime.now(UTC).replace(tzinfo=None), **QUICK
+    )  # lands meanwhile
     more = unescape(re.search(r'hx-get="(/dashboard/rows[^"]+)"', first).group(1))
     seen = row_ids(first)
     while more:
@@ -132,7 +135,9 @@ def test_load_older_without_javascript_is_a_plain_link(app, world, as_):
     add_requests(app, world, 30, **QUICK)
     bob = as_("quick")
     page = bob.client.get("/dashboard").text
-    href = unescape(re.search(r'<a role="button"[^>]*href="(/dashboard\?[^"]*after=[^"]+)"', page).group(1))
+    href = unescape(
+        re.search(r'<a role="button"[^>]*href="(/dashboard\?[^"]*after=[^"]+)"', page).group(1)
+    )
     older = bob.client.get(href).text
     assert len(row_ids(older)) == 5 and "Newest" in older
     redirect = bob.client.get(href.replace("/dashboard?", "/dashboard/rows?"))
@@ -145,12 +150,16 @@ def test_poll_brings_new_rows_and_removes_rows_that_left(app, world, as_):
     page = bob.client.get("/dashboard?status=new").text
     poll = unescape(re.search(r'id="poller" hx-get="([^"]+)"', page).group(1))
 
-    arrived = add_requests(app, world, 1, start=datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=1))[0]
+    arrived = add_requests(
+        app, world, 1, start=datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=1)
+    )[0]
     wes = as_("wes")
-    wes.post(f"/requests/{first[0]}/transition", {"to": "acknowledged", "from": "new"}, page="/dashboard")
+    wes.post(
+        f"/requests/{first[0]}/transition", {"to": "acknowledged", "from": "new"}, page="/dashboard"
+    )
 
     update = htmx(bob, poll).text
-    main_part = update.split('hx-swap-oob')[0]
+    main_part = update.split("hx-swap-oob")[0]
     assert f'id="row-{arrived}"' in main_part  # new work, prepended
     assert f'<li id="row-{first[0]}" hx-swap-oob="delete">' in update  # moved to another tab
     assert 'id="counts" class="tabs"' in update and 'id="poller"' in update
@@ -163,19 +172,32 @@ def test_row_action_with_htmx_swaps_the_row_and_the_counts(app, world, as_):
     [rid] = add_requests(app, world, 1)
     bob = as_("bob")
     token = bob.csrf("/dashboard")
-    response = bob.client.post(f"/requests/{rid}/transition", headers={"HX-Request": "true"},
-                               data={"to": "acknowledged", "from": "new", "view": "row",
-                                     "back": "/dashboard?status=new", "csrf_token": token})
+    response = bob.client.post(
+        f"/requests/{rid}/transition",
+        headers={"HX-Request": "true"},
+        data={
+            "to": "acknowledged",
+            "from": "new",
+            "view": "row",
+            "back": "/dashboard?status=new",
+            "csrf_token": token,
+        },
+    )
     assert response.status_code == 200
     assert response.text.strip().startswith(f'<li id="row-{rid}"')
     assert "status-acknowledged" in response.text
     counts = re.search(r'<nav id="counts"[^>]*hx-swap-oob="true"', response.text)
     assert counts
     assert re.search(r'data-status="new">\s*New <span class="count">1</span>', response.text)
-    assert re.search(r'data-status="acknowledged">\s*Acknowledged <span class="count">1</span>', response.text)
+    assert re.search(
+        r'data-status="acknowledged">\s*Acknowledged <span class="count">1</span>', response.text
+    )
 
-    late = bob.client.post(f"/requests/{rid}/transition", headers={"HX-Request": "true"},
-                           data={"to": "acknowledged", "from": "new", "view": "row", "csrf_token": token})
+    late = bob.client.post(
+        f"/requests/{rid}/transition",
+        headers={"HX-Request": "true"},
+        data={"to": "acknowledged", "from": "new", "view": "row", "csrf_token": token},
+    )
     assert late.status_code == 409
     assert "This request was already acknowledged by Bob" in late.text
     assert late.text.strip().startswith(f'<li id="row-{rid}"')
@@ -185,34 +207,55 @@ def test_row_action_without_javascript_goes_back_to_the_same_dashboard(app, worl
     [rid] = add_requests(app, world, 1)
     bob = as_("bob")
     back = "/dashboard?status=new&priority=normal"
-    response = bob.post(f"/requests/{rid}/transition",
-                        {"to": "acknowledged", "from": "new", "view": "row", "back": back})
+    response = bob.post(
+        f"/requests/{rid}/transition",
+        {"to": "acknowledged", "from": "new", "view": "row", "back": back},
+    )
     assert response.status_code == 303 and response.headers["Location"] == back
     assert "Request acknowledged." in bob.client.get(back).text
-    stale = bob.post(f"/requests/{rid}/transition",
-                     {"to": "acknowledged", "from": "new", "view": "row", "back": back})
+    stale = bob.post(
+        f"/requests/{rid}/transition",
+        {"to": "acknowledged", "from": "new", "view": "row", "back": back},
+    )
     assert stale.status_code == 303
     assert "already acknowledged by Bob" in bob.client.get(back).text
-    offsite = bob.post(f"/requests/{rid}/assign", {"contact_id": str(world.contacts["bob"]),
-                                                  "view": "row", "back": "//evil.example/"})
+    offsite = bob.post(
+        f"/requests/{rid}/assign",
+        {"contact_id": str(world.contacts["bob"]), "view": "row", "back": "//evil.example/"},
+    )
     assert offsite.headers["Location"] == f"/requests/{rid}"
 
 
 def test_assign_to_me_from_a_row(app, world, as_):
     [rid] = add_requests(app, world, 1)
     bob = as_("bob")
-    response = bob.client.post(f"/requests/{rid}/assign", headers={"HX-Request": "true"},
-                               data={"contact_id": str(world.contacts["bob"]), "view": "row",
-                                     "csrf_token": bob.csrf("/dashboard")})
+    response = bob.client.post(
+        f"/requests/{rid}/assign",
+        headers={"HX-Request": "true"},
+        data={
+            "contact_id": str(world.contacts["bob"]),
+            "view": "row",
+            "csrf_token": bob.csrf("/dashboard"),
+        },
+    )
     assert response.status_code == 200 and "· Bob" in response.text
     assert load_request(app, rid).assigned_to_contact_id == world.contacts["bob"]
 
 
 def expected_counts(app, company_id, side: str) -> dict[str, int]:
-    column = ServiceRequest.supplier_company_id if side == "supplier" else ServiceRequest.fleet_company_id
+    column = (
+        ServiceRequest.supplier_company_id
+        if side == "supplier"
+        else ServiceRequest.fleet_company_id
+    )
     with database(app):
-        found = dict(db.session.execute(select(ServiceRequest.status, func.count())
-                                        .where(column == company_id).group_by(ServiceRequest.status)).all())
+        found = dict(
+            db.session.execute(
+                select(ServiceRequest.status, func.count())
+                .where(column == company_id)
+                .group_by(ServiceRequest.status)
+            ).all()
+        )
     return {s: found.get(s, 0) for s in STATUSES}
 
 
@@ -220,16 +263,31 @@ def test_counts_table_stays_exact_through_inserts_updates_and_deletes(app, world
     ids = add_requests(app, world, 6)
     add_requests(app, world, 3, supplier="quick", fleet="northwind", status="in_progress")
     with database(app):
-        db.session.execute(text("UPDATE service_requests SET status = 'acknowledged' WHERE request_id = :i"),
-                           {"i": ids[0]})
-        db.session.execute(text("UPDATE service_requests SET supplier_company_id = :q WHERE request_id = :i"),
-                           {"i": ids[1], "q": world.companies["quick"]})
-        db.session.execute(text("DELETE FROM service_requests WHERE request_id = :i"), {"i": ids[2]})
-        db.session.execute(text("UPDATE service_requests SET title = 'renamed'"))  # counts untouched
+        db.session.execute(
+            text("UPDATE service_requests SET status = 'acknowledged' WHERE request_id = :i"),
+            {"i": ids[0]},
+        )
+        db.session.execute(
+            text("UPDATE service_requests SET supplier_company_id = :q WHERE request_id = :i"),
+            {"i": ids[1], "q": world.companies["quick"]},
+        )
+        db.session.execute(
+            text("DELETE FROM service_requests WHERE request_id = :i"), {"i": ids[2]}
+        )
+        db.session.execute(
+            text("UPDATE service_requests SET title = 'renamed'")
+        )  # counts untouched
         db.session.commit()
-        stored = {(r.company_id, r.side, r.status): r.n for r in db.session.scalars(select(RequestStatusCount))}
-    for key, (side, company) in {"acme": ("fleet", "acme"), "northwind": ("fleet", "northwind"),
-                                 "bobs": ("supplier", "bobs"), "quick": ("supplier", "quick")}.items():
+        stored = {
+            (r.company_id, r.side, r.status): r.n
+            for r in db.session.scalars(select(RequestStatusCount))
+        }
+    for key, (side, company) in {
+        "acme": ("fleet", "acme"),
+        "northwind": ("fleet", "northwind"),
+        "bobs": ("supplier", "bobs"),
+        "quick": ("supplier", "quick"),
+    }.items():
         expected = expected_counts(app, world.companies[company], side)
         got = {s: stored.get((world.companies[company], side, s), 0) for s in STATUSES}
         assert got == expected, key
@@ -242,22 +300,37 @@ def test_no_other_companys_row_or_count_in_any_partial(app, world, as_, viewer):
     add_requests(app, world, 2, fleet="northwind", supplier="bobs", status="acknowledged")
     browser = as_(viewer)
     with database(app):
-        company_id = world.contacts and db.session.execute(
-            text("SELECT company_id FROM contacts WHERE contact_id = :c"), {"c": world.contacts[viewer]}).scalar()
+        company_id = (
+            world.contacts
+            and db.session.execute(
+                text("SELECT company_id FROM contacts WHERE contact_id = :c"),
+                {"c": world.contacts[viewer]},
+            ).scalar()
+        )
         side = "supplier" if viewer in ("bob", "quick") else "fleet"
         column = "supplier_company_id" if side == "supplier" else "fleet_company_id"
-        own = {str(r) for r in db.session.scalars(
-            text(f"SELECT request_id FROM service_requests WHERE {column} = :c"), {"c": company_id})}  # noqa: S608
+        own = {
+            str(r)
+            for r in db.session.scalars(
+                text(f"SELECT request_id FROM service_requests WHERE {column} = :c"),
+                {"c": company_id},
+            )
+        }
     seen: set[str] = set()
     for status in STATUSES:
-        for url in (f"/dashboard?status={status}", f"/dashboard/rows?status={status}",
-                    f"/dashboard/updates?status={status}&since=2000-01-01T00:00:00"):
+        for url in (
+            f"/dashboard?status={status}",
+            f"/dashboard/rows?status={status}",
+            f"/dashboard/updates?status={status}&since=2000-01-01T00:00:00",
+        ):
             seen |= set(row_ids(htmx(browser, url).text))
     assert seen == own
     counts_html = htmx(browser, "/dashboard/counts").text
     expected = expected_counts(app, company_id, side)
     for status, n in expected.items():
-        assert re.search(rf'data-status="{status}">\s*[\w ]+ <span class="count">{n}</span>', counts_html), status
+        assert re.search(
+            rf'data-status="{status}">\s*[\w ]+ <span class="count">{n}</span>', counts_html
+        ), status
 
 
 def test_company_page_shows_contacts_as_they_emerged_and_activity(app, world, as_):
@@ -267,8 +340,11 @@ def test_company_page_shows_contacts_as_they_emerged_and_activity(app, world, as
     assert "bob@bobsrepair.com" in page and "workshop@bobsrepair.com" in page
     assert "dana@acme-fleet.com" not in page  # another company's people
     assert "First seen" in page and "added a note" in page
-    invite = bob.post("/auth/invite", {"email": "new.mechanic@bobsrepair.com",
-                                       "back": "/dashboard/company"}, page="/dashboard/company")
+    invite = bob.post(
+        "/auth/invite",
+        {"email": "new.mechanic@bobsrepair.com", "back": "/dashboard/company"},
+        page="/dashboard/company",
+    )
     assert invite.status_code == 303 and invite.headers["Location"] == "/dashboard/company"
     assert "invited new.mechanic@bobsrepair.com" in bob.client.get("/dashboard/company").text
     activity = htmx(bob, "/dashboard/company")
@@ -279,5 +355,11 @@ def test_dashboard_needs_sign_in(app, smtp):
     from tests.auth.conftest import Browser
 
     client = Browser(app.test_client(), smtp).client
-    for url in ("/dashboard", "/dashboard/rows", "/dashboard/counts", "/dashboard/updates", "/dashboard/company"):
+    for url in (
+        "/dashboard",
+        "/dashboard/rows",
+        "/dashboard/counts",
+        "/dashboard/updates",
+        "/dashboard/company",
+    ):
         assert client.get(url).status_code == 303, url

@@ -42,7 +42,9 @@ def dump(url: str, *options: str) -> str:
     """pg_dump's text output, minus the per-run random \\restrict key of newer versions."""
     out = subprocess.run(
         [pg_dump_for(url), "--no-owner", *options, libpq_url(url)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return "\n".join(
         line for line in out.splitlines() if not line.startswith(("\\restrict", "\\unrestrict"))
@@ -54,9 +56,7 @@ def rows(url: str, *tables: str) -> dict[str, list[tuple]]:
     result = {}
     with psycopg.connect(libpq_url(url)) as conn:
         for table in tables:
-            result[table] = conn.execute(
-                f"SELECT * FROM {table} ORDER BY 1"  # noqa: S608 - fixed table names
-            ).fetchall()
+            result[table] = conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
     return result
 
 

@@ -27,6 +27,11 @@ def test_downgrade_maps_statuses_changed_after_the_upgrade(v1_database):
     migrate(v1_database)
     from tests.migrations.conftest import execute
 
-    execute(v1_database, "UPDATE service_requests SET status = 'acknowledged' WHERE title = 'Battery dead'")
+    execute(
+        v1_database,
+        "UPDATE service_requests SET status = 'acknowledged' WHERE title = 'Battery dead'",
+    )
     migrate_down(v1_database, "0001_fleetos_v1")
-    assert query(v1_database, "SELECT status FROM service_requests WHERE title = 'Battery dead'") == [("open",)]
+    assert query(
+        v1_database, "SELECT status FROM service_requests WHERE title = 'Battery dead'"
+    ) == [("open",)]

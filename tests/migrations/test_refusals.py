@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import psycopg
 import pytest
 
@@ -49,9 +48,7 @@ def test_unknown_statuses_refused_after_0001_as_well(v1_database):
 
 def test_one_address_in_two_companies_is_refused(v1_database):
     execute(v1_database, SAME_ADDRESS_IN_TWO_COMPANIES)
-    assert_refused(
-        v1_database, "nora@northwind.example", '"Acme Fleet"', '"Northwind Haulage"'
-    )
+    assert_refused(v1_database, "nora@northwind.example", '"Acme Fleet"', '"Northwind Haulage"')
 
 
 def test_a_database_that_is_not_v1_is_refused(make_database):
@@ -67,7 +64,8 @@ def test_a_long_transaction_makes_the_upgrade_give_up_not_queue(v1_database):
     holder.execute("SELECT count(*) FROM service_requests")  # holds ACCESS SHARE until rollback
     try:
         assert_refused(
-            v1_database, "could not get a table lock within lock_timeout (1s)",
+            v1_database,
+            "could not get a table lock within lock_timeout (1s)",
             MIGRATION_LOCK_TIMEOUT="1s",
         )
     finally:
@@ -82,5 +80,3 @@ def test_lock_timeout_setting_is_validated(v1_database):
     assert "MIGRATION_LOCK_TIMEOUT must look like 5s" in result.stderr
     assert "Traceback" not in result.stderr
     assert query(v1_database, "SELECT count(*) FROM users") == [(5,)]
-
-

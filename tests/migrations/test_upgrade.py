@@ -20,7 +20,10 @@ def request(n: int) -> str:
 
 
 def contact_ids(url: str) -> dict[str, str]:
-    return {value: str(cid) for cid, value in query(url, "SELECT contact_id, contact_value FROM contacts")}
+    return {
+        value: str(cid)
+        for cid, value in query(url, "SELECT contact_id, contact_value FROM contacts")
+    }
 
 
 def owners(url: str) -> dict[str, tuple]:
@@ -35,12 +38,20 @@ def owners(url: str) -> dict[str, tuple]:
 def test_empty_database_gets_the_whole_schema(make_database):
     url = make_database()
     migrate(url)
-    tables = {row[0] for row in query(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    tables = {
+        row[0] for row in query(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    }
     assert {"companies", "users", "contacts", "service_requests", "event_log"} <= tables
     assert query(url, "SELECT count(*) FROM companies") == [(0,)]
     # A request inserted with no status starts its life as 'new'.
-    execute(url, f"INSERT INTO companies (company_id, name, company_type) VALUES ('{ACME}', 'A', 'fleet')")
-    execute(url, f"INSERT INTO service_requests (vehicle, title, fleet_company_id) VALUES ('v', 't', '{ACME}')")
+    execute(
+        url,
+        f"INSERT INTO companies (company_id, name, company_type) VALUES ('{ACME}', 'A', 'fleet')",
+    )
+    execute(
+        url,
+        f"INSERT INTO service_requests (vehicle, title, fleet_company_id) VALUES ('v', 't', '{ACME}')",
+    )
     assert query(url, "SELECT status FROM service_requests") == [("new",)]
 
 
@@ -91,9 +102,16 @@ def test_addresses_that_never_signed_in_get_no_contact(v1_database):
 def test_owners_of_each_request(v1_database):
     migrate(v1_database)
     c = contact_ids(v1_database)
-    dana, ops, nora = c["dana.dispatch@acme-fleet.com"], c["ops@acme-fleet.com"], c["nora@northwind.example"]
+    dana, ops, nora = (
+        c["dana.dispatch@acme-fleet.com"],
+        c["ops@acme-fleet.com"],
+        c["nora@northwind.example"],
+    )
     bob, quick = c["bob@bobsrepair.com"], c["quicktyres@gmail.com"]
-    joe_company = query(v1_database, "SELECT company_id::text FROM companies WHERE name = 'mobile.mechanic.joe@gmail.com'")
+    joe_company = query(
+        v1_database,
+        "SELECT company_id::text FROM companies WHERE name = 'mobile.mechanic.joe@gmail.com'",
+    )
     assert len(joe_company) == 1
     joe = joe_company[0][0]
     got = {rid: row[1:] for rid, row in owners(v1_database).items()}
@@ -128,11 +146,13 @@ def test_only_status_changes_in_v1_data(v1_database):
         "service_requests": "request_id, created_by_user_id, supplier_user_id, supplier_email, vehicle,"
         " title, description, priority, created_at, updated_at",
     }
-    sql = {t: f"SELECT {cols} FROM {t} ORDER BY 1" for t, cols in columns.items()}  # noqa: S608
+    sql = {t: f"SELECT {cols} FROM {t} ORDER BY 1" for t, cols in columns.items()}
     before = {t: query(v1_database, s) for t, s in sql.items()}
     migrate(v1_database)
     after = {t: query(v1_database, s) for t, s in sql.items()}
-    after["companies"] = [row for row in after["companies"] if row[1] != "mobile.mechanic.joe@gmail.com"]
+    after["companies"] = [
+        row for row in after["companies"] if row[1] != "mobile.mechanic.joe@gmail.com"
+    ]
     assert after == before
 
 
@@ -229,7 +249,9 @@ def test_adopts_a_database_with_the_plan_applied_by_hand(v1_database):
     assert {rid: row[0] for rid, row in owners(v1_database).items()}[request(2)] == "acknowledged"
     assert len(contact_ids(v1_database)) == 5
     # The plan's racy select-then-insert function is replaced by ours.
-    source = query(v1_database, "SELECT prosrc FROM pg_proc WHERE proname = 'get_or_create_contact'")
+    source = query(
+        v1_database, "SELECT prosrc FROM pg_proc WHERE proname = 'get_or_create_contact'"
+    )
     assert len(source) == 1 and "ON CONFLICT" in source[0][0]
     constraint = query(
         v1_database,

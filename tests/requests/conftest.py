@@ -52,14 +52,25 @@ def world(app: Flask) -> World:
             companies[key] = company.company_id
         contacts = {}
         for key, (address, company, minutes) in PEOPLE.items():
-            contact = Contact(company_id=companies[company], contact_value=address, contact_type="email",
-                              display_name=key.capitalize(), last_seen_at=now - timedelta(minutes=minutes))
+            contact = Contact(
+                company_id=companies[company],
+                contact_value=address,
+                contact_type="email",
+                display_name=key.capitalize(),
+                last_seen_at=now - timedelta(minutes=minutes),
+            )
             db.session.add(contact)
             db.session.flush()
             contacts[key] = contact.contact_id
-        request = ServiceRequest(vehicle="Unit 14 / KX21 ABC", title="Brakes squeal", status="new",
-                                 fleet_company_id=companies["acme"], supplier_company_id=companies["bobs"],
-                                 submitted_by_contact_id=contacts["dana"], supplier_email="bob@bobsrepair.com")
+        request = ServiceRequest(
+            vehicle="Unit 14 / KX21 ABC",
+            title="Brakes squeal",
+            status="new",
+            fleet_company_id=companies["acme"],
+            supplier_company_id=companies["bobs"],
+            submitted_by_contact_id=contacts["dana"],
+            supplier_email="bob@bobsrepair.com",
+        )
         db.session.add(request)
         db.session.commit()
         return World(companies, contacts, request.request_id)
@@ -81,15 +92,21 @@ def as_(app, smtp, world):
 
 def row_counts(app: Flask) -> dict[str, int]:
     with database(app):
-        return {model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
-                for model in (Company, Contact, ServiceRequest, EventLog, OutboxMessage)}
+        return {
+            model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
+            for model in (Company, Contact, ServiceRequest, EventLog, OutboxMessage)
+        }
 
 
 def request_events(app: Flask, request_id: uuid.UUID) -> list[EventLog]:
     with database(app):
-        events = list(db.session.scalars(
-            select(EventLog).where(EventLog.target_request_id == request_id)
-            .order_by(EventLog.created_at, EventLog.event_id)))
+        events = list(
+            db.session.scalars(
+                select(EventLog)
+                .where(EventLog.target_request_id == request_id)
+                .order_by(EventLog.created_at, EventLog.event_id)
+            )
+        )
         db.session.expunge_all()
         return events
 
@@ -103,8 +120,13 @@ def load_request(app: Flask, request_id: uuid.UUID) -> ServiceRequest:
 
 def outbox_to(app: Flask, address: str) -> list[OutboxMessage]:
     with database(app):
-        found = list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == address)
-                                        .order_by(OutboxMessage.message_id)))
+        found = list(
+            db.session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.recipient == address)
+                .order_by(OutboxMessage.message_id)
+            )
+        )
         db.session.expunge_all()
         return found
 

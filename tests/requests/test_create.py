@@ -14,8 +14,14 @@ from tests.auth.conftest import Browser, database
 from tests.mailserver import link_in
 from tests.requests.conftest import load_request, outbox_to, request_events, row_counts
 
-GOOD = {"vehicle": "Unit 7 / AB12 CDE", "title": "Annual inspection", "description": "Due Friday.",
-        "priority": "high", "odometer": "182,400", "location": "Depot B"}
+GOOD = {
+    "vehicle": "Unit 7 / AB12 CDE",
+    "title": "Annual inspection",
+    "description": "Due Friday.",
+    "priority": "high",
+    "odometer": "182,400",
+    "location": "Depot B",
+}
 
 
 def create(browser: Browser, **fields):
@@ -24,7 +30,9 @@ def create(browser: Browser, **fields):
 
 def new_request(app) -> ServiceRequest:
     with database(app):
-        found = db.session.scalars(select(ServiceRequest).order_by(ServiceRequest.created_at.desc())).first()
+        found = db.session.scalars(
+            select(ServiceRequest).order_by(ServiceRequest.created_at.desc())
+        ).first()
         db.session.expunge_all()
         return found
 
@@ -36,13 +44,23 @@ def test_request_to_a_new_address_lets_the_supplier_emerge(app, world, as_, smtp
     created = new_request(app)
     assert response.headers["Location"] == f"/requests/{created.request_id}"
     assert (created.fleet_company_id, created.submitted_by_contact_id) == (
-        world.companies["acme"], world.contacts["dana"])
-    assert (created.vehicle, created.odometer, created.priority, created.location, created.status) == (
-        "Unit 7 / AB12 CDE", 182400, "high", "Depot B", "new")
+        world.companies["acme"],
+        world.contacts["dana"],
+    )
+    assert (
+        created.vehicle,
+        created.odometer,
+        created.priority,
+        created.location,
+        created.status,
+    ) == ("Unit 7 / AB12 CDE", 182400, "high", "Depot B", "new")
     with database(app):
         supplier = db.session.get(Company, created.supplier_company_id)
         assert (supplier.name, supplier.company_type, supplier.email_domain) == (
-            "mobile.joe@gmail.com", "supplier", None)
+            "mobile.joe@gmail.com",
+            "supplier",
+            None,
+        )
     [event] = request_events(app, created.request_id)
     assert event.event_type == "request.created" and event.contact_id == world.contacts["dana"]
     assert event.metadata_["routed_to"] == "mobile.joe@gmail.com"
@@ -57,12 +75,18 @@ def test_request_to_a_new_address_lets_the_supplier_emerge(app, world, as_, smtp
     landed = joe.use_link(urlsplit(link_in(mail)).path)
     assert landed.headers["Location"] == f"/requests/{created.request_id}"
     page = joe.client.get(landed.headers["Location"])
-    assert page.status_code == 200 and "Annual inspection" in page.text and "Acknowledge" in page.text
+    assert (
+        page.status_code == 200 and "Annual inspection" in page.text and "Acknowledge" in page.text
+    )
     with database(app):
-        contact = db.session.scalar(select(Contact).where(Contact.contact_value == "mobile.joe@gmail.com"))
+        contact = db.session.scalar(
+            select(Contact).where(Contact.contact_value == "mobile.joe@gmail.com")
+        )
         assert contact.company_id == created.supplier_company_id
     assert [e.event_type for e in request_events(app, created.request_id)] == [
-        "request.created", "request.viewed"]
+        "request.created",
+        "request.viewed",
+    ]
 
 
 def test_request_to_a_supplier_from_the_list_goes_to_its_last_active_contact(app, world, as_):
@@ -71,7 +95,10 @@ def test_request_to_a_supplier_from_the_list_goes_to_its_last_active_contact(app
     created = new_request(app)
     assert created.supplier_company_id == world.companies["bobs"]
     facts = request_events(app, created.request_id)[0].metadata_
-    assert (facts["routed_to"], facts["route_reason"]) == ("bob@bobsrepair.com", "last active contact")
+    assert (facts["routed_to"], facts["route_reason"]) == (
+        "bob@bobsrepair.com",
+        "last active contact",
+    )
     assert created.supplier_email == "bob@bobsrepair.com"
     assert outbox_to(app, "bob@bobsrepair.com")
 
@@ -108,9 +135,21 @@ def test_a_public_domain_address_never_joins_a_company_by_domain(app, world, as_
         ({"supplier_email": "bob@"}, "supplier_email", "not a valid e-mail address"),
         ({"supplier_email": "nora@northwind.example"}, "supplier_email", "not a supplier"),
         ({"supplier_email": ""}, "supplier", "Choose a supplier, or enter"),
-        ({"supplier_email": "", "supplier": "northwind"}, "supplier", "Choose a supplier from the list"),
-        ({"supplier_email": "", "supplier": "quick"}, "supplier", "Choose a supplier from the list"),
-        ({"supplier_email": "", "supplier": "not-a-uuid"}, "supplier", "Choose a supplier from the list"),
+        (
+            {"supplier_email": "", "supplier": "northwind"},
+            "supplier",
+            "Choose a supplier from the list",
+        ),
+        (
+            {"supplier_email": "", "supplier": "quick"},
+            "supplier",
+            "Choose a supplier from the list",
+        ),
+        (
+            {"supplier_email": "", "supplier": "not-a-uuid"},
+            "supplier",
+            "Choose a supplier from the list",
+        ),
         ({"odometer": "-5"}, "odometer", "whole number"),
         ({"odometer": "lots"}, "odometer", "whole number"),
         ({"priority": "asap"}, "priority", "Choose low, normal, high or urgent"),
@@ -133,9 +172,12 @@ def test_bad_input_keeps_what_was_typed_and_writes_nothing(app, world, as_, fiel
 
 
 def test_fleet_company_and_submitter_come_from_the_session_not_the_form(app, world, as_):
-    create(as_("dana"), supplier_email="x@garage.example",
-           fleet_company_id=str(world.companies["northwind"]),
-           submitted_by_contact_id=str(world.contacts["nora"]))
+    create(
+        as_("dana"),
+        supplier_email="x@garage.example",
+        fleet_company_id=str(world.companies["northwind"]),
+        submitted_by_contact_id=str(world.contacts["nora"]),
+    )
     created = new_request(app)
     assert created.fleet_company_id == world.companies["acme"]
     assert created.submitted_by_contact_id == world.contacts["dana"]

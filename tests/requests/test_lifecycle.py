@@ -26,16 +26,26 @@ def move(browser, world, to, *, seen=None, reason=""):
 
 def test_the_whole_lifecycle_is_audited_and_told_to_the_fleet(app, world, as_):
     bob = as_("bob")
-    for seen, to in [("new", "acknowledged"), ("acknowledged", "in_progress"), ("in_progress", "completed")]:
+    for seen, to in [
+        ("new", "acknowledged"),
+        ("acknowledged", "in_progress"),
+        ("in_progress", "completed"),
+    ]:
         response = move(bob, world, to, seen=seen)
         assert response.status_code == 303
         assert load_request(app, world.request_id).status == to
     events = [e for e in request_events(app, world.request_id) if e.event_type != "request.viewed"]
     assert [e.event_type for e in events] == [
-        "request.acknowledged", "request.in_progress", "request.completed"]
+        "request.acknowledged",
+        "request.in_progress",
+        "request.completed",
+    ]
     assert all(e.contact_id == world.contacts["bob"] for e in events)
     assert [(e.metadata_["from"], e.metadata_["to"]) for e in events] == [
-        ("new", "acknowledged"), ("acknowledged", "in_progress"), ("in_progress", "completed")]
+        ("new", "acknowledged"),
+        ("acknowledged", "in_progress"),
+        ("in_progress", "completed"),
+    ]
     assert {e.metadata_["route_reason"] for e in events} == {"submitting contact"}
     assert len(outbox_to(app, "dana@acme-fleet.com")) == 3
 
@@ -81,12 +91,22 @@ def test_the_second_of_two_people_is_told_who_acted_first(app, world, as_):
     bob, wes = as_("bob"), as_("wes")
     wes_page = wes.csrf(f"/requests/{world.request_id}")  # Wes looks at it while it is new
     assert move(bob, world, "acknowledged", seen="new").status_code == 303
-    late = wes.client.post(f"/requests/{world.request_id}/transition",
-                           data={"to": "acknowledged", "from": "new", "csrf_token": wes_page})
+    late = wes.client.post(
+        f"/requests/{world.request_id}/transition",
+        data={"to": "acknowledged", "from": "new", "csrf_token": wes_page},
+    )
     assert late.status_code == 409
     assert "This request was already acknowledged by Bob" in late.text
-    assert len([e for e in request_events(app, world.request_id)
-                if e.event_type == "request.acknowledged"]) == 1
+    assert (
+        len(
+            [
+                e
+                for e in request_events(app, world.request_id)
+                if e.event_type == "request.acknowledged"
+            ]
+        )
+        == 1
+    )
 
 
 def test_concurrent_transitions_one_wins_the_other_is_told(app, world, smtp):
@@ -97,12 +117,16 @@ def test_concurrent_transitions_one_wins_the_other_is_told(app, world, smtp):
 
     def act(person, token, to):
         barrier.wait()
-        response = person.client.post(f"/requests/{world.request_id}/transition",
-                                      data={"to": to, "from": "new", "reason": "busy", "csrf_token": token})
+        response = person.client.post(
+            f"/requests/{world.request_id}/transition",
+            data={"to": to, "from": "new", "reason": "busy", "csrf_token": token},
+        )
         results.append((response.status_code, response.text))
 
-    threads = [threading.Thread(target=act, args=(p, t, to))
-               for p, t, to in zip(people, tokens, ["acknowledged", "declined"], strict=True)]
+    threads = [
+        threading.Thread(target=act, args=(p, t, to))
+        for p, t, to in zip(people, tokens, ["acknowledged", "declined"], strict=True)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -129,8 +153,11 @@ def last_route(app, world):
 
 
 def test_news_from_the_fleet_goes_to_the_assignee(app, world, as_):
-    as_("bob").post(f"/requests/{world.request_id}/assign",
-                    {"contact_id": str(world.contacts["wes"])}, page="/dashboard")
+    as_("bob").post(
+        f"/requests/{world.request_id}/assign",
+        {"contact_id": str(world.contacts["wes"])},
+        page="/dashboard",
+    )
     note(as_("dana"), world, "Keys are at reception.")
     assert last_route(app, world) == ("workshop@bobsrepair.com", "assigned contact")
 
@@ -141,15 +168,20 @@ def test_news_from_the_fleet_without_assignee_goes_to_the_last_active_contact(ap
 
 
 def test_news_for_a_supplier_without_contacts_goes_to_the_address_it_was_sent_to(app, world, as_):
-    as_("dana").post("/requests", {"supplier_email": "desk@garage-nine.example", "vehicle": "V",
-                                   "title": "T"}, page="/requests/new")
+    as_("dana").post(
+        "/requests",
+        {"supplier_email": "desk@garage-nine.example", "vehicle": "V", "title": "T"},
+        page="/requests/new",
+    )
     from tests.requests.test_create import new_request
 
     created = new_request(app)
     world.request_id = created.request_id
     note(as_("dana"), world, "Please call me.")
-    assert last_route(app, world) == ("desk@garage-nine.example",
-                                      "the address the request was sent to: no contact yet")
+    assert last_route(app, world) == (
+        "desk@garage-nine.example",
+        "the address the request was sent to: no contact yet",
+    )
 
 
 def test_news_from_the_supplier_goes_to_the_submitter(app, world, as_):
@@ -158,7 +190,9 @@ def test_news_from_the_supplier_goes_to_the_submitter(app, world, as_):
     assert outbox_to(app, "dana@acme-fleet.com")
 
 
-def test_news_for_a_v1_request_without_submitter_goes_to_the_fleets_last_active_contact(app, world, as_):
+def test_news_for_a_v1_request_without_submitter_goes_to_the_fleets_last_active_contact(
+    app, world, as_
+):
     from fleetos.extensions import db
     from fleetos.models import ServiceRequest
     from tests.auth.conftest import database
@@ -167,7 +201,10 @@ def test_news_for_a_v1_request_without_submitter_goes_to_the_fleets_last_active_
         db.session.get(ServiceRequest, world.request_id).submitted_by_contact_id = None
         db.session.commit()
     note(as_("bob"), world, "Done soon.")
-    assert last_route(app, world) == ("dana@acme-fleet.com", "last active contact: no submitting contact")
+    assert last_route(app, world) == (
+        "dana@acme-fleet.com",
+        "last active contact: no submitting contact",
+    )
 
 
 # --- assignment, notes, timeline ------------------------------------------------------
@@ -175,29 +212,41 @@ def test_news_for_a_v1_request_without_submitter_goes_to_the_fleets_last_active_
 
 def test_assign_to_a_colleague_or_to_myself(app, world, as_):
     bob = as_("bob")
-    response = bob.post(f"/requests/{world.request_id}/assign",
-                        {"contact_id": str(world.contacts["wes"])}, page="/dashboard")
+    response = bob.post(
+        f"/requests/{world.request_id}/assign",
+        {"contact_id": str(world.contacts["wes"])},
+        page="/dashboard",
+    )
     assert response.status_code == 303
     assert load_request(app, world.request_id).assigned_to_contact_id == world.contacts["wes"]
     assert outbox_to(app, "workshop@bobsrepair.com")  # told it is theirs now
-    bob.post(f"/requests/{world.request_id}/assign", {"contact_id": str(world.contacts["bob"])},
-             page="/dashboard")
+    bob.post(
+        f"/requests/{world.request_id}/assign",
+        {"contact_id": str(world.contacts["bob"])},
+        page="/dashboard",
+    )
     assert load_request(app, world.request_id).assigned_to_contact_id == world.contacts["bob"]
 
 
 @pytest.mark.parametrize("other", ["quick", "dana", "nora"])
 def test_assign_cannot_point_at_another_companys_contact(app, world, as_, other):
     before = row_counts(app)
-    response = as_("bob").post(f"/requests/{world.request_id}/assign",
-                               {"contact_id": str(world.contacts[other])}, page="/dashboard")
+    response = as_("bob").post(
+        f"/requests/{world.request_id}/assign",
+        {"contact_id": str(world.contacts[other])},
+        page="/dashboard",
+    )
     assert response.status_code == 422 and "Choose someone from your own company" in response.text
     assert load_request(app, world.request_id).assigned_to_contact_id is None
     assert row_counts(app) == before
 
 
 def test_the_fleet_does_not_assign(app, world, as_):
-    response = as_("dana").post(f"/requests/{world.request_id}/assign",
-                                {"contact_id": str(world.contacts["dana"])}, page="/dashboard")
+    response = as_("dana").post(
+        f"/requests/{world.request_id}/assign",
+        {"contact_id": str(world.contacts["dana"])},
+        page="/dashboard",
+    )
     assert response.status_code == 403
 
 
@@ -209,7 +258,11 @@ def test_notes_from_both_sides_and_bad_notes_keep_what_was_typed(app, world, as_
     long = note(as_("bob"), world, "z" * 5001)
     assert long.status_code == 422 and "under 5000 characters" in long.text
     assert ">" + "z" * 5001 + "</textarea>" in long.text
-    notes = [e.metadata_["body"] for e in request_events(app, world.request_id) if e.event_type == "request.note"]
+    notes = [
+        e.metadata_["body"]
+        for e in request_events(app, world.request_id)
+        if e.event_type == "request.note"
+    ]
     assert notes == ["Keys at reception.", "Thanks, on it."]
 
 
@@ -219,18 +272,28 @@ def test_timeline_shows_every_step_with_who_and_a_read_receipt(app, world, as_):
     bob.client.get(f"/requests/{world.request_id}")  # the supplier's first look
     bob.client.get(f"/requests/{world.request_id}")  # a second look adds nothing
     move(bob, world, "acknowledged", seen="new")
-    bob.post(f"/requests/{world.request_id}/assign", {"contact_id": str(world.contacts["wes"])},
-             page="/dashboard")
+    bob.post(
+        f"/requests/{world.request_id}/assign",
+        {"contact_id": str(world.contacts["wes"])},
+        page="/dashboard",
+    )
     note(dana, world, "Keys at reception.")
     page = dana.client.get(f"/requests/{world.request_id}").text
-    timeline = page[page.index('id="timeline"'):]
-    for text in ["Seen by <strong>Bob</strong> (Bob&#39;s Truck Repair)",
-                 "<strong>Bob</strong> (Bob&#39;s Truck Repair) acknowledged it",
-                 "assigned it to <strong>Wes</strong>",
-                 "<strong>Dana</strong> (Acme Fleet) wrote:", "Keys at reception.", "UTC"]:
+    timeline = page[page.index('id="timeline"') :]
+    for text in [
+        "Seen by <strong>Bob</strong> (Bob&#39;s Truck Repair)",
+        "<strong>Bob</strong> (Bob&#39;s Truck Repair) acknowledged it",
+        "assigned it to <strong>Wes</strong>",
+        "<strong>Dana</strong> (Acme Fleet) wrote:",
+        "Keys at reception.",
+        "UTC",
+    ]:
         assert text in timeline, text
     assert timeline.index("Seen by") < timeline.index("acknowledged it") < timeline.index("wrote:")
-    assert len([e for e in request_events(app, world.request_id) if e.event_type == "request.viewed"]) == 1
+    assert (
+        len([e for e in request_events(app, world.request_id) if e.event_type == "request.viewed"])
+        == 1
+    )
 
 
 def test_the_fleet_sees_no_supplier_actions(app, world, as_):
