@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
+# Browser tests drive Debian's Chromium; installing it needs root (apt-get).
+./scripts/install-browser.sh || echo "warning: could not install Chromium; browser tests will say how" >&2
 exec .venv/bin/python -m pytest "$@"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import urllib.request
@@ -52,7 +53,10 @@ def redis_uri() -> str:
     try:
         client.ping()
     except redis.ConnectionError:
-        pytest.fail("Redis is not running on 127.0.0.1:6379 (start it: see README)")
+        message = "Redis is not running on 127.0.0.1:6379 (needed for the shared-limit test)"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI machines have Redis: this must run there
+        pytest.skip(message)
     finally:
         client.close()
     return "redis://127.0.0.1:6379/0"
