@@ -305,12 +305,10 @@ def transition(
         db.session.rollback()
         raise RequestError(already_moved(contact, request_id), 409)
     db.session.refresh(request)
-    facts = routing.notify(
-        routing.for_news(request, contact),
+    facts = _tell_other_side(
         request,
-        kind="request_update",
-        subject=f"{request.title}: {STATUS_VERBS[to]} by {contact.company.name}",
-        actor=contact,
+        contact,
+        subject=f"{STATUS_VERBS[to]} by {contact.company.name}",
         headline=f"{contact.label} {STATUS_VERBS[to]} this request",
         reason=reason,
     )
@@ -325,6 +323,21 @@ def transition(
     )
     db.session.commit()
     return request
+
+
+def _tell_other_side(
+    request: ServiceRequest, actor: Contact, *, subject: str, headline: str, reason: str
+) -> dict[str, Any]:
+    """Mail news of ``request`` to the other side; return the route for the event."""
+    return routing.notify(
+        routing.for_news(request, actor),
+        request,
+        kind="request_update",
+        subject=f"{request.title}: {subject}",
+        actor=actor,
+        headline=headline,
+        reason=reason,
+    )
 
 
 def _impossible(seen: str, to: str) -> str:
@@ -423,12 +436,10 @@ def add_note(contact: Contact, request_id: uuid.UUID, body: str) -> EventLog:
         raise RequestError(
             f"Keep a note under {NOTE_MAX} characters (it has {len(body)}).", 422, "body"
         )
-    facts = routing.notify(
-        routing.for_news(request, contact),
+    facts = _tell_other_side(
         request,
-        kind="request_update",
-        subject=f"{request.title}: a note from {contact.company.name}",
-        actor=contact,
+        contact,
+        subject=f"a note from {contact.company.name}",
         headline=f"{contact.label} added a note",
         reason=body,
     )
