@@ -78,6 +78,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Flask-Mail would otherwise stop sending whenever TESTING is on.
         "MAIL_SUPPRESS_SEND": False,
         "MAIL_TIMEOUT": int(env.get("MAIL_TIMEOUT", 30)),
+        # First retry after this many seconds, doubling up to an hour.
+        "MAIL_RETRY_BASE_SECONDS": int(env.get("MAIL_RETRY_BASE_SECONDS", 30)),
         "MAIL_MAX_ATTEMPTS": int(env.get("MAIL_MAX_ATTEMPTS", 12)),
         # Send a request's mail right after its response; the deliver worker
         # picks up whatever that could not send.
@@ -85,6 +87,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Rate limits (Flask-Limiter): memory in development, Redis in production.
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Keeps the counters of several deployments sharing one Redis apart.
+        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "fleetos"),
         "LINK_REQUEST_LIMIT_PER_IP": env.get(
             "LINK_REQUEST_LIMIT_PER_IP", "10 per minute;50 per hour"
         ),

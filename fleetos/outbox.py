@@ -25,7 +25,6 @@ from .models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
-RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=1)
 
 
@@ -147,7 +146,8 @@ def _record_failure(message: OutboxMessage, exc: BaseException) -> str:
             "mail %s to recipient gave up after %d attempts", message.message_id, message.attempts
         )
         return "failed"
-    delay = min(RETRY_BASE * 2 ** (message.attempts - 1), RETRY_CAP)
+    base = timedelta(seconds=current_app.config["MAIL_RETRY_BASE_SECONDS"])
+    delay = min(base * 2 ** (message.attempts - 1), RETRY_CAP)
     message.next_attempt_at = _utcnow() + delay
     log.warning(
         "mail %s not sent (%s); retrying in %s", message.message_id, type(exc).__name__, delay
