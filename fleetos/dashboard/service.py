@@ -121,6 +121,7 @@ def rows_query(contact: Contact, filters: Filters | None) -> Select:
             r.c.priority,
             r.c.status,
             r.c.created_at,
+            r.c.updated_at,
             r.c.assigned_to_contact_id,
             other.c.name.label("other_company"),
             func.coalesce(assignee.c.display_name, assignee.c.contact_value).label("assignee"),

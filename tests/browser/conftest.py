@@ -92,9 +92,17 @@ def live_config(smtp: MailServer) -> dict[str, object]:
 
 
 @pytest.fixture
-def live_server(head_database: str, smtp: MailServer) -> Iterator[LiveServer]:
+def live_overrides() -> dict[str, object]:
+    """Extra config for the live app; override this fixture in a test module to change it."""
+    return {}
+
+
+@pytest.fixture
+def live_server(
+    head_database: str, smtp: MailServer, live_overrides: dict[str, object]
+) -> Iterator[LiveServer]:
     """FleetOS over HTTP on 127.0.0.1 (a free port), on a fresh database, in a daemon thread."""
-    app = build_app(head_database, **live_config(smtp))
+    app = build_app(head_database, **{**live_config(smtp), **live_overrides})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
     app.config["BASE_URL"] = url  # known only once the port is bound; no request has run yet
@@ -140,14 +148,18 @@ def new_context(
 ) -> Iterator[NewContext]:
     """Make independent browser contexts (another person, a mail scanner, no JavaScript).
 
-    Call ``new_context(javascript=False)`` for one with JavaScript disabled. Each has
-    its own cookies and a ``base_url`` of the live server, so ``page.goto("/path")``
-    works. All are closed after the test, with screenshots of their pages if it failed.
+    Call ``new_context(javascript=False)`` for one with JavaScript disabled; other
+    keywords go to Playwright's ``new_context`` (``viewport={"width": 390, ...}`` for a
+    phone). Each has its own cookies and a ``base_url`` of the live server, so
+    ``page.goto("/path")`` works. All are closed after the test, with screenshots of
+    their pages if it failed.
     """
     contexts: list[BrowserContext] = []
 
-    def make(*, javascript: bool = True) -> BrowserContext:
-        context = browser.new_context(base_url=live_server.url, java_script_enabled=javascript)
+    def make(*, javascript: bool = True, **options: object) -> BrowserContext:
+        context = browser.new_context(
+            base_url=live_server.url, java_script_enabled=javascript, **options
+        )
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         return context
@@ -174,11 +186,14 @@ def page(context: BrowserContext) -> Page:
 # -- helpers --------------------------------------------------------------------------------
 
 
-def shot(page: Page, name: str) -> Path:
-    """Save a full-page PNG as test-artifacts/screenshots/<test name>-<name>.png."""
+def shot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """Save a full-page PNG as test-artifacts/screenshots/<test name>-<name>.png.
+
+    ``full_page=False`` saves only what the viewport shows (for a spot down a long page).
+    """
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{_current_test_name()}-{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 
@@ -199,8 +214,11 @@ def add_company(
             db.session.add(company)
             db.session.flush()
             for address in contacts:
-                db.session.add(Contact(company_id=company.company_id, contact_value=address,
-                                       contact_type="email"))
+                db.session.add(
+                    Contact(
+                        company_id=company.company_id, contact_value=address, contact_type="email"
+                    )
+                )
             db.session.commit()
         finally:
             db.session.remove()
