@@ -88,7 +88,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         # Keeps the counters of several deployments sharing one Redis apart.
-        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "fleetos"),
+        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", ""),
         "LINK_REQUEST_LIMIT_PER_IP": env.get(
             "LINK_REQUEST_LIMIT_PER_IP", "10 per minute;50 per hour"
         ),
