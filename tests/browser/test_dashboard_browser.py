@@ -417,7 +417,9 @@ def test_the_pages_fit_a_desktop_and_a_phone(page, live_server, world):
             "priority": "urgent",
         },
         {
-            "title": "Annual inspection due, also check the tail lift hydraulics and the cab heater",
+            "title": (
+                "Annual inspection due, also check the tail lift hydraulics and the cab heater"
+            ),
             "vehicle": "Unit 3 · LD19 XYZ · VIN WDB9634031L123456",
             "priority": "high",
         },
