@@ -24,6 +24,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from fleetos import REPO_ROOT, create_app
 from fleetos.extensions import db
 
+# Chromium for tests/browser and tests/e2e: one session-wide launch both can see.
+pytest_plugins = ["tests.chromium"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 SCRATCH_PREFIX = "fleetos_t_"
 

@@ -4,43 +4,30 @@ The test client cannot show what a person's browser does with our pages (cookies
 redirects, forms without JavaScript); these fixtures run the app for real on a
 loopback port, mail to a real SMTP server, and drive Chromium through Playwright.
 Playwright's own browser download cannot work here: scripts/install-browser.sh
-installs Debian's Chromium instead.
+installs Debian's Chromium instead (tests/chromium.py launches it).
 """
 
 from __future__ import annotations
 
-import os
-import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 from werkzeug.serving import make_server
 
-from fleetos import REPO_ROOT
 from fleetos.extensions import db
 from fleetos.models import Company, Contact
 from tests.auth import conftest as auth_fixtures
+from tests.chromium import NewContext, context_factory
 from tests.conftest import build_app
 from tests.mailserver import MailServer, link_in
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-gpu",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 HERE = Path(__file__).resolve().parent
-TIMEOUT_MS = 10_000
 
 # The real aiosmtpd server of the sign-in tests; the live app mails to it.
 smtp = auth_fixtures.smtp
@@ -56,14 +43,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in item.path.parents:
             item.add_marker(pytest.mark.browser)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator:
-    """Keep each phase's report on the item, so teardown knows if the test failed."""
-    report = yield
-    setattr(item, f"report_{report.when}", report)
-    return report
 
 
 # -- the app, for real ---------------------------------------------------------------------
@@ -118,59 +97,20 @@ def live_server(
             db.engine.dispose()
 
 
-# -- Chromium -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="session")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    """One headless Chromium for the run (contexts keep tests apart); fails if it is missing."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/install-browser.sh (as root) first")
-    chromium = playwright.chromium.launch(
-        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-    )
-    yield chromium
-    chromium.close()
-
-
-NewContext = Callable[..., BrowserContext]
+# -- Chromium (tests/chromium.py launches it) ----------------------------------------------
 
 
 @pytest.fixture
 def new_context(
-    browser: Browser, live_server: LiveServer, request: pytest.FixtureRequest
+    chromium: Browser, live_server: LiveServer, request: pytest.FixtureRequest
 ) -> Iterator[NewContext]:
     """Make independent browser contexts (another person, a mail scanner, no JavaScript).
 
     Call ``new_context(javascript=False)`` for one with JavaScript disabled; other
     keywords go to Playwright's ``new_context`` (``viewport={"width": 390, ...}`` for a
-    phone). Each has its own cookies and a ``base_url`` of the live server, so
-    ``page.goto("/path")`` works. All are closed after the test, with screenshots of
-    their pages if it failed.
+    phone). Each has ``base_url`` the live server; all close after the test.
     """
-    contexts: list[BrowserContext] = []
-
-    def make(*, javascript: bool = True, **options: object) -> BrowserContext:
-        context = browser.new_context(
-            base_url=live_server.url, java_script_enabled=javascript, **options
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        contexts.append(context)
-        return context
-
-    yield make
-    failed = getattr(request.node, "report_call", None)
-    for number, context in enumerate(contexts, start=1):
-        if failed is not None and failed.failed:
-            for index, page in enumerate(context.pages, start=1):
-                shot(page, f"failure-context{number}-page{index}")
-        context.close()
+    yield from context_factory(chromium, live_server.url, request)
 
 
 @pytest.fixture
@@ -184,24 +124,6 @@ def page(context: BrowserContext) -> Page:
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def shot(page: Page, name: str, *, full_page: bool = True) -> Path:
-    """Save a full-page PNG as test-artifacts/screenshots/<test name>-<name>.png.
-
-    ``full_page=False`` saves only what the viewport shows (for a spot down a long page).
-    """
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{_current_test_name()}-{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
-    return path
-
-
-def _current_test_name() -> str:
-    # PYTEST_CURRENT_TEST is "tests/x.py::test_name[param] (call)".
-    current = os.environ.get("PYTEST_CURRENT_TEST", "unknown (call)")
-    name = current.rsplit(" ", 1)[0].rsplit("::", 1)[-1]
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
 
 
 def add_company(

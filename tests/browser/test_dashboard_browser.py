@@ -27,7 +27,8 @@ from playwright.sync_api import Error, Locator, Page, expect
 
 from fleetos.extensions import db
 from fleetos.models import Company, Contact, ServiceRequest
-from tests.browser.conftest import TIMEOUT_MS, LiveServer, NewContext, shot, sign_in
+from tests.browser.conftest import LiveServer, sign_in
+from tests.chromium import TIMEOUT_MS, NewContext, shot
 
 FLEET_NAME = "Acme Fleet"
 SHOP_NAME = "Bob's Truck Repair"

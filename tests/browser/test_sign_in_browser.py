@@ -7,15 +7,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import (
-    LiveServer,
-    NewContext,
-    add_company,
-    ask_for_link,
-    mailed_link,
-    shot,
-    sign_in,
-)
+from tests.browser.conftest import LiveServer, add_company, ask_for_link, mailed_link, sign_in
+from tests.chromium import NewContext, shot
 
 DANA = "dana@acme-fleet.com"
 

@@ -18,17 +18,17 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import Browser
 
 from fleetos import REPO_ROOT
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, shot
+from tests.chromium import NewContext, context_factory
 from tests.conftest import libpq_url
 from tests.mailserver import MailServer, free_port
 
@@ -54,16 +54,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "e2e: the whole app as production runs it (gunicorn, "
         "mail worker, SMTP, Redis) driven by a real Chromium",
     )
-    if not config.pluginmanager.has_plugin(_ChromiumWatcher.name):
-        config.pluginmanager.register(_ChromiumWatcher(), _ChromiumWatcher.name)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator:
-    """Keep each phase's report on the item, so teardown knows if the test failed."""
-    report = yield
-    setattr(item, f"report_{report.when}", report)
-    return report
 
 
 # -- FleetOS as production runs it -----------------------------------------------------------
@@ -253,52 +243,7 @@ def forget_rate_limits(prefix: str) -> None:
             client.delete(*keys)
 
 
-# -- Chromium ---------------------------------------------------------------------------------
-
-
-class _ChromiumWatcher:
-    """Knows tests/browser's session Chromium while it runs.
-
-    Playwright's sync API allows one running instance per thread, and fixtures of
-    another folder's conftest are invisible here; when tests/browser runs in the same
-    session (it comes first), its Chromium is reused instead of starting a second one.
-    """
-
-    name = "fleetos-e2e-chromium-watcher"
-
-    def __init__(self) -> None:
-        self.browser: Browser | None = None
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest):
-        result = yield
-        if fixturedef.argname == "browser" and isinstance(result, Browser):
-            self.browser = result
-        return result
-
-    def pytest_fixture_post_finalizer(self, fixturedef: pytest.FixtureDef) -> None:
-        if fixturedef.argname == "browser":
-            self.browser = None
-
-
-@pytest.fixture(scope="module")
-def chromium(pytestconfig: pytest.Config) -> Iterator[Browser]:
-    """Headless Debian Chromium: tests/browser's if it is running, else one for this module."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/install-browser.sh (as root) first")
-    watcher = pytestconfig.pluginmanager.get_plugin(_ChromiumWatcher.name)
-    if watcher is not None and watcher.browser is not None and watcher.browser.is_connected():
-        yield watcher.browser
-        return
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
-NewContext = Callable[..., BrowserContext]
+# -- Chromium (tests/chromium.py launches it; tests/browser shares it) -----------------------
 
 
 @pytest.fixture
@@ -310,18 +255,4 @@ def new_context(
     All are closed after the test (before the server stops), with screenshots of
     their pages if the test failed.
     """
-    contexts: list[BrowserContext] = []
-
-    def make(**options: object) -> BrowserContext:
-        context = chromium.new_context(base_url=production.url, **options)
-        context.set_default_timeout(TIMEOUT_MS)
-        contexts.append(context)
-        return context
-
-    yield make
-    report = getattr(request.node, "report_call", None)
-    for number, context in enumerate(contexts, start=1):
-        if report is not None and report.failed:
-            for index, page in enumerate(context.pages, start=1):
-                shot(page, f"failure-context{number}-page{index}")
-        context.close()
+    yield from context_factory(chromium, production.url, request)

@@ -31,8 +31,8 @@ from typing import TypeVar
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.conftest import shot
-from tests.e2e.conftest import NewContext, Production, rate_limit_keys
+from tests.chromium import NewContext, shot
+from tests.e2e.conftest import Production, rate_limit_keys
 from tests.mailserver import MailServer, link_in, text_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
