@@ -83,3 +83,11 @@ def send_daily_links_command() -> None:
 
     queued = send_daily_links()
     click.echo(f"queued {queued} daily links" if queued else "no daily links to queue today")
+
+
+@fleetos_cli.command("forget-used-links")
+def forget_used_links_command() -> None:
+    """Delete the records of used sign-in links that have expired anyway (safe to run often)."""
+    from .auth.service import forget_expired_links
+
+    click.echo(f"forgot {forget_expired_links()} expired used links")

@@ -7,11 +7,13 @@ from urllib.parse import urlsplit
 
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy import text
 
 from fleetos.auth.tokens import Purpose, make_token, safe_next
 from fleetos.extensions import db
 from fleetos.models import Company
 from tests.auth.conftest import Browser, contact, counts, database, events
+from tests.conftest import flask_cli
 from tests.mailserver import link_in
 
 
@@ -278,3 +280,50 @@ def test_inviting_a_colleague_twice_is_explained(app, browser, acme):
     response = browser.post("/auth/invite", {"email": "DANA@acme-fleet.com"}, page="/auth/invite")
     assert response.status_code == 422
     assert "already a colleague" in response.text and 'value="DANA@acme-fleet.com"' in response.text
+
+
+def test_forgetting_expired_used_links_keeps_every_link_single_use(
+    app, acme, smtp, head_database, monkeypatch
+):
+    """`flask fleetos forget-used-links` drops only ids whose links have expired anyway."""
+
+    def stranger() -> Browser:  # not signed in: a link page shows what it would do
+        return Browser(app.test_client(), smtp)
+
+    with app.test_request_context():
+        lifetime = Purpose.SIGN_IN.max_age
+    long_ago = int(time.time()) - lifetime - 2 * 3600
+    with monkeypatch.context() as m:
+        # Signed and used two hours more than a link's lifetime ago, as that clock saw it.
+        m.setattr(TimestampSigner, "get_timestamp", lambda self: long_ago)
+        old = token_for(app, company=acme.company_id)
+        assert stranger().use_link(f"/auth/link/{old}").status_code == 303
+    recent = token_for(app, company=acme.company_id)
+    assert stranger().use_link(f"/auth/link/{recent}").status_code == 303
+    signer = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=Purpose.SIGN_IN.salt)
+    with database(app):
+        db.session.execute(
+            text("UPDATE used_link_tokens SET used_at = to_timestamp(:t) WHERE jti = :jti"),
+            {"t": long_ago, "jti": signer.loads_unsafe(old)[1]["j"]},
+        )
+        # An id of a purpose this version does not know is kept, however old.
+        db.session.execute(
+            text(
+                "INSERT INTO used_link_tokens (jti, purpose, contact_value, used_at) VALUES"
+                " ('legacy', 'some-future-purpose', 'x@example.com', now() - interval '1 year')"
+            )
+        )
+        db.session.commit()
+
+    result = flask_cli(head_database, "fleetos", "forget-used-links")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "forgot 1 expired used links"
+    with database(app):
+        kept = list(db.session.scalars(text("SELECT purpose FROM used_link_tokens ORDER BY 1")))
+    assert kept == ["sign-in", "some-future-purpose"]
+
+    # Both links stay unusable: the old one by its signature, the recent one by its id.
+    signed_in = len(events(app, "contact.signed_in"))
+    assert_refused(app, stranger(), f"/auth/link/{old}", 410, "has expired", fresh_offered=True)
+    assert_refused(app, stranger(), f"/auth/link/{recent}", 410, "already used", fresh_offered=True)
+    assert len(events(app, "contact.signed_in")) == signed_in
