@@ -1,6 +1,9 @@
 """Demo data for a newcomer's first look: one fleet, two suppliers, work in every status.
 
-Rows have fixed ids (uuid5 of their name), so seeding again adds nothing.
+Each request comes with the history that would have brought it to its status
+(sent, acknowledged, assigned, started, completed or declined), so its
+timeline and the company activity feeds read like real work. Rows have fixed
+ids (uuid5 of their name), so seeding again adds nothing.
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ CONTACTS = [
     ("dana@demo-fleet.example", "Demo Fleet Ltd", "Dana Dispatch", 1),
     ("olu@demo-fleet.example", "Demo Fleet Ltd", "Olu Operations", 30),
     ("sam@demo-repair.example", "Demo Truck Repair", "Sam Service", 2),
-    ("workshop@demo-repair.example", "Demo Truck Repair", "Workshop desk", 6),
-    ("tia@demo-tyres.example", "Demo Mobile Tyres", "Tia Tyres", 3),
+    ("workshop@demo-repair.example", "Demo Truck Repair", "Workshop desk", 1),
+    ("tia@demo-tyres.example", "Demo Mobile Tyres", "Tia Tyres", 0),
 ]
 # (title, vehicle, supplier, status, priority, days ago, assignee)
 REQUESTS = [
@@ -49,6 +52,16 @@ REQUESTS = [
     ("Puncture", "NW-09", "Demo Mobile Tyres", "declined", "normal", 9, None),
     ("Tyre pressure check", "NW-11", "Demo Mobile Tyres", "acknowledged", "low", 4, None),
 ]  # fmt: skip
+DECLINE_REASONS = {"Puncture": "No van free near that depot this week; please try again on Monday."}
+# The lifecycle steps that lead from "new" to each status (see models.TRANSITIONS).
+STEPS = {
+    "new": (),
+    "acknowledged": ("acknowledged",),
+    "in_progress": ("acknowledged", "in_progress"),
+    "completed": ("acknowledged", "in_progress", "completed"),
+    "declined": ("declined",),
+}
+FIRST_CONTACT = {company: value for value, company, *_ in reversed(CONTACTS)}
 
 
 def seed_demo() -> int:
@@ -72,22 +85,59 @@ def seed_demo() -> int:
     for title, vehicle, supplier, status, priority, days, assignee in REQUESTS:
         request_id = demo_id(title)
         created = now - timedelta(days=days, hours=2)
+        events.append(_event(title, "request.created", created, fleet, submitter, status="new"))
+        history = _supplier_history(title, supplier, status, assignee, created)
+        events.extend(history)
         rows.append({
             "request_id": request_id, "title": title, "vehicle": vehicle, "status": status,
             "priority": priority, "fleet_company_id": fleet,
             "supplier_company_id": demo_id(supplier), "submitted_by_contact_id": submitter,
             "assigned_to_contact_id": demo_id(assignee) if assignee else None,
-            "created_at": created, "updated_at": created,
-        })  # fmt: skip
-        events.append({
-            "event_id": demo_id(f"created {title}"), "event_type": "request.created",
-            "company_id": fleet, "contact_id": submitter, "target_request_id": request_id,
-            "metadata_": {"status": "new", "source": "seed-demo"}, "created_at": created,
+            "created_at": created,
+            "updated_at": history[-1]["created_at"] if history else created,
         })  # fmt: skip
     added += _insert(ServiceRequest, rows)
     added += _insert(EventLog, events)
     db.session.commit()
     return added
+
+
+def _supplier_history(
+    title: str, supplier: str, status: str, assignee: str | None, created: datetime
+) -> list[dict[str, Any]]:
+    """The supplier's events that took ``title`` to ``status``, an hour apart after it came in."""
+    company = demo_id(supplier)
+    actor = demo_id(assignee or FIRST_CONTACT[supplier])
+    events = []
+    seen = "new"
+    for hour, step in enumerate(STEPS[status], start=1):
+        reason = {"reason": DECLINE_REASONS[title]} if step == "declined" else {}
+        at = created + timedelta(hours=hour)
+        events.append(
+            _event(
+                title, f"request.{step}", at, company, actor, **{"from": seen, "to": step}, **reason
+            )
+        )
+        seen = step
+        if assignee and step == "acknowledged":
+            name = next(display for value, _, display, _ in CONTACTS if value == assignee)
+            events.append(
+                _event(title, "request.assigned", at + timedelta(minutes=5), company, actor,
+                       assignee_id=str(actor), assignee=name)
+            )  # fmt: skip
+    return events
+
+
+def _event(
+    title: str, event_type: str, at: datetime, company: uuid.UUID, contact: uuid.UUID, **facts: Any
+) -> dict[str, Any]:
+    return {
+        # "created <title>" as before the history was seeded: seeding again adds nothing.
+        "event_id": demo_id(f"{event_type.removeprefix('request.')} {title}"),
+        "event_type": event_type,
+        "company_id": company, "contact_id": contact, "target_request_id": demo_id(title),
+        "metadata_": {**facts, "source": "seed-demo"}, "created_at": at,
+    }  # fmt: skip
 
 
 def _insert(model: type[db.Model], rows: list[dict[str, Any]]) -> int:

@@ -70,3 +70,62 @@ def test_seed_demo_loads_every_status_once(head_database):
         == counts
     )
     assert flask_cli(head_database, "fleetos", "verify").returncode == 0
+
+
+LIFECYCLE_PATHS = {
+    "new": ["request.created"],
+    "acknowledged": ["request.created", "request.acknowledged"],
+    "in_progress": ["request.created", "request.acknowledged", "request.in_progress"],
+    "completed": [
+        "request.created",
+        "request.acknowledged",
+        "request.in_progress",
+        "request.completed",
+    ],
+    "declined": ["request.created", "request.declined"],
+}
+
+
+def test_seed_demo_gives_each_request_the_history_of_its_status(head_database):
+    """A newcomer's timelines and activity feeds show how each demo request got where it is."""
+    assert flask_cli(head_database, "fleetos", "seed-demo").returncode == 0
+    histories = query(
+        head_database,
+        "SELECT r.status, r.supplier_company_id, r.assigned_to_contact_id, r.updated_at,"
+        "       array_agg(e.event_type ORDER BY e.created_at),"
+        "       array_agg(e.company_id ORDER BY e.created_at),"
+        "       max(e.created_at),"
+        "       bool_and(e.created_at <= c.last_seen_at OR e.event_type = 'request.created'),"
+        "       array_agg(e.metadata ->> 'reason') FILTER"
+        "         (WHERE e.event_type = 'request.declined'),"
+        "       array_agg(e.metadata ->> 'assignee_id') FILTER"
+        "         (WHERE e.event_type = 'request.assigned')"
+        "  FROM service_requests r"
+        "  JOIN event_log e ON e.target_request_id = r.request_id"
+        "  JOIN contacts c ON c.contact_id = e.contact_id"
+        " GROUP BY r.request_id",
+    )
+    assert len(histories) == 8
+    for (
+        status,
+        supplier,
+        assignee,
+        updated,
+        types,
+        companies,
+        last,
+        seen,
+        reasons,
+        assigned,
+    ) in histories:
+        assert [t for t in types if t != "request.assigned"] == LIFECYCLE_PATHS[status]
+        # The supplier acts on its own behalf; the request changed when it last acted.
+        assert all(company == supplier for company in companies[1:])
+        assert updated == last
+        assert seen, "a contact acted after it was last seen"
+        if status == "declined":
+            assert reasons and reasons[0], "a decline without its reason"
+        if assignee is not None:
+            assert assigned == [str(assignee)]
+        else:
+            assert assigned is None
