@@ -105,25 +105,29 @@ def seed_demo() -> int:
 def _supplier_history(
     title: str, supplier: str, status: str, assignee: str | None, created: datetime
 ) -> list[dict[str, Any]]:
-    """The supplier's events that took ``title`` to ``status``, an hour apart after it came in."""
+    """The supplier's events that took ``title`` to ``status``, an hour apart after it came in.
+
+    The supplier's first contact takes the request in (and hands it to the
+    assignee); the work itself is done by the assignee.
+    """
     company = demo_id(supplier)
-    actor = demo_id(assignee or FIRST_CONTACT[supplier])
+    desk = demo_id(FIRST_CONTACT[supplier])
+    worker = demo_id(assignee) if assignee else desk
     events = []
     seen = "new"
     for hour, step in enumerate(STEPS[status], start=1):
-        reason = {"reason": DECLINE_REASONS[title]} if step == "declined" else {}
+        actor = desk if seen == "new" else worker
+        facts = {"from": seen, "to": step}
+        if step == "declined":
+            facts["reason"] = DECLINE_REASONS[title]
         at = created + timedelta(hours=hour)
-        events.append(
-            _event(
-                title, f"request.{step}", at, company, actor, **{"from": seen, "to": step}, **reason
-            )
-        )
+        events.append(_event(title, f"request.{step}", at, company, actor, **facts))
         seen = step
         if assignee and step == "acknowledged":
             name = next(display for value, _, display, _ in CONTACTS if value == assignee)
             events.append(
-                _event(title, "request.assigned", at + timedelta(minutes=5), company, actor,
-                       assignee_id=str(actor), assignee=name)
+                _event(title, "request.assigned", at + timedelta(minutes=5), company, desk,
+                       assignee_id=str(worker), assignee=name)
             )  # fmt: skip
     return events
 
