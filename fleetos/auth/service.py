@@ -310,32 +310,6 @@ def _consume(link: Link) -> None:
         raise LinkError("used", link)
 
 
-# Clocks of app servers and the database may disagree a little; keep ids this much longer.
-USED_LINK_CLOCK_MARGIN = timedelta(hours=1)
-
-
-def forget_expired_links(*, now: datetime | None = None) -> int:
-    """Delete the ids of used links that have expired since; return how many went.
-
-    A link is signed before it is used, so once its purpose's lifetime has passed
-    since its use, its signature has expired too and ``read_token`` refuses it
-    without asking this table: the row guards nothing any more. Ids of purposes
-    this version does not know are kept.
-    """
-    now = now or datetime.now(UTC).replace(tzinfo=None)
-    expired = [
-        (UsedLinkToken.purpose == purpose.value)
-        & (
-            UsedLinkToken.used_at
-            < now - timedelta(seconds=purpose.max_age) - USED_LINK_CLOCK_MARGIN
-        )
-        for purpose in Purpose
-    ]
-    deleted = db.session.execute(delete(UsedLinkToken).where(or_(*expired))).rowcount
-    db.session.commit()
-    return deleted
-
-
 def _contact_for(link: Link) -> tuple[Contact, bool]:
     existing = ContactService.find(link.contact_value)
     if existing is not None:
@@ -441,3 +415,34 @@ def _open_counts(company_ids: set) -> dict:
     for company_id, status, n in rows:
         counts.setdefault(company_id, {})[status] = n
     return counts
+
+
+# ---------------------------------------------------------------------------
+# Housekeeping
+# ---------------------------------------------------------------------------
+
+
+# Clocks of app servers and the database may disagree a little; keep ids this much longer.
+USED_LINK_CLOCK_MARGIN = timedelta(hours=1)
+
+
+def forget_expired_links(*, now: datetime | None = None) -> int:
+    """Delete the ids of used links that have expired since; return how many went.
+
+    A link is signed before it is used, so once its purpose's lifetime has passed
+    since its use, its signature has expired too and ``read_token`` refuses it
+    without asking this table: the row guards nothing any more. Ids of purposes
+    this version does not know are kept.
+    """
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    expired = [
+        (UsedLinkToken.purpose == purpose.value)
+        & (
+            UsedLinkToken.used_at
+            < now - timedelta(seconds=purpose.max_age) - USED_LINK_CLOCK_MARGIN
+        )
+        for purpose in Purpose
+    ]
+    deleted = db.session.execute(delete(UsedLinkToken).where(or_(*expired))).rowcount
+    db.session.commit()
+    return deleted
