@@ -23,6 +23,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from fleetos import REPO_ROOT, create_app
 from fleetos.extensions import db
+from tests.mailserver import MailServer
 
 # Chromium for tests/browser and tests/e2e: one session-wide launch both can see.
 pytest_plugins = ["tests.chromium"]
@@ -167,3 +168,12 @@ def head_database(make_database: Callable[..., str], head_template: str) -> str:
 def app(head_database: str) -> Iterator[Flask]:
     with app_for(head_database) as app:
         yield app
+
+
+@pytest.fixture
+def smtp() -> Iterator[MailServer]:
+    """A real SMTP server (aiosmtpd) on loopback; ``stop()`` and ``start()`` keep its port."""
+    server = MailServer()
+    server.start()
+    yield server
+    server.stop()

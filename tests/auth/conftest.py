@@ -22,14 +22,6 @@ CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 ACME_DOMAIN = "acme-fleet.com"
 
 
-@pytest.fixture
-def smtp() -> Iterator[MailServer]:
-    server = MailServer()
-    server.start()
-    yield server
-    server.stop()
-
-
 def mail_config(smtp: MailServer) -> dict[str, object]:
     return {
         "MAIL_SERVER": "127.0.0.1",

@@ -29,9 +29,6 @@ from tests.mailserver import MailServer, link_in
 
 HERE = Path(__file__).resolve().parent
 
-# The real aiosmtpd server of the sign-in tests; the live app mails to it.
-smtp = auth_fixtures.smtp
-
 
 def pytest_configure(config: pytest.Config) -> None:
     # --strict-markers refuses unknown marks; pyproject's `markers` may not list it yet.

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from fleetos.extensions import db
 from fleetos.models import ServiceRequest
-from tests.auth.conftest import app, database, make_app, smtp  # noqa: F401 (fixtures)
+from tests.auth.conftest import app, database, make_app  # noqa: F401 (fixtures)
 from tests.requests.conftest import as_, world  # noqa: F401 (fixtures)
 
 ROW_ID = re.compile(r'id="row-([0-9a-f-]{36})"')

@@ -59,15 +59,6 @@ def pytest_configure(config: pytest.Config) -> None:
 # -- FleetOS as production runs it -----------------------------------------------------------
 
 
-@pytest.fixture
-def smtp() -> Iterator[MailServer]:
-    """A real SMTP server on a fixed loopback port; ``stop()`` and ``start()`` keep the port."""
-    server = MailServer()
-    server.start()
-    yield server
-    server.stop()
-
-
 @dataclass
 class Production:
     """The running deployment: its URL, database, SMTP server, processes and their logs."""

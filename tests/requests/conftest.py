@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from fleetos.extensions import db
 from fleetos.models import Company, Contact, EventLog, OutboxMessage, ServiceRequest
-from tests.auth.conftest import Browser, app, database, make_app, smtp  # noqa: F401 (fixtures)
+from tests.auth.conftest import Browser, app, database, make_app  # noqa: F401 (fixtures)
 from tests.mailserver import MailServer
 
 
