@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, redirect, url_for
-from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import ConfigError, development_secret_key, load_config
-from .extensions import csrf, db, limiter, mail, migrate
+from .extensions import csrf, db, limiter, migrate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = REPO_ROOT / "migrations"
@@ -36,13 +35,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_logging(app)
     register_extensions(app)
     register_blueprints(app)
+    register_health_checks(app)
     register_errorhandlers(app)
     register_commands(app)
     return app
 
 
 def finalise_config(app: Flask) -> None:
-    """Fill in what the environment left open: a dev secret key and the embedded database."""
+    """Fill in what the environment left open: a dev secret key, the embedded database,
+    and the database's timeouts."""
+    from .database import engine_options as database_engine_options
+
     instance = Path(app.instance_path)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = development_secret_key(instance)
@@ -51,15 +54,7 @@ def finalise_config(app: Flask) -> None:
 
         data_dir = Path(app.config.get("EMBEDDED_PGDATA") or instance / "pgdata")
         app.config["SQLALCHEMY_DATABASE_URI"] = embedded_database_url(data_dir)
-    engine_options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
-    connect_args = engine_options.setdefault("connect_args", {})
-    # Every timestamp FleetOS stores is UTC; pin the session so NOW() agrees.
-    connect_args.setdefault("options", "-c timezone=UTC")
-    # An unreachable server fails requests (and /readyz) in seconds, not after
-    # the operating system's TCP timeout; a connect_timeout in the URL wins.
-    if "connect_timeout" not in make_url(app.config["SQLALCHEMY_DATABASE_URI"]).query:
-        connect_args.setdefault("connect_timeout", 5)
-    engine_options.setdefault("pool_pre_ping", True)
+    database_engine_options(app)
 
 
 def register_proxy_fix(app: Flask) -> None:
@@ -74,12 +69,14 @@ def register_proxy_fix(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (the tables must be known to the metadata)
     from .auth.session import register_session
+    from .database import bound_answers
     from .outbox import register_mail
 
     db.init_app(app)
+    with app.app_context():
+        bound_answers(db.engine, app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     csrf.init_app(app)
-    mail.init_app(app)
     limiter.init_app(app)
     register_session(app)
     register_mail(app)
@@ -100,19 +97,24 @@ def register_errorhandlers(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
     from .dashboard.views import bp as dashboard_bp
-    from .health import bp as health_bp
     from .requests.views import bp as requests_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(requests_bp)
-    app.register_blueprint(health_bp)
 
     @app.get("/")
     def index():
         """Send visitors where they belong: their dashboard, or sign-in."""
         target = "dashboard.index" if g.get("contact") else "auth.login"
         return redirect(url_for(target), code=303)
+
+
+def register_health_checks(app: Flask) -> None:
+    """/healthz and /readyz, answered in front of Flask (no session, no hooks)."""
+    from .health import register_probes
+
+    register_probes(app)
 
 
 def register_commands(app: Flask) -> None:

@@ -67,6 +67,14 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
         "SESSION_COOKIE_NAME": "fleetos_session",
         "PERMANENT_SESSION_LIFETIME": timedelta(days=int(env.get("SESSION_LIFETIME_DAYS", 14))),
+        # The database: each limit turns one way of not answering into a quick
+        # error (see fleetos/database.py). Seconds; a connect_timeout in
+        # DATABASE_URL wins over DATABASE_CONNECT_TIMEOUT.
+        "DATABASE_CONNECT_TIMEOUT": _positive(env, "DATABASE_CONNECT_TIMEOUT", 5, whole=True),
+        "DATABASE_STATEMENT_TIMEOUT": _positive(env, "DATABASE_STATEMENT_TIMEOUT", 10),
+        "DATABASE_POOL_TIMEOUT": _positive(env, "DATABASE_POOL_TIMEOUT", 5),
+        # Request bodies larger than this are refused (413) before they are read.
+        "MAX_CONTENT_LENGTH": int(_positive(env, "MAX_CONTENT_LENGTH", 1024 * 1024, whole=True)),
         # Mail: with no MAIL_SERVER, development prints messages to the console.
         "MAIL_SERVER": env.get("MAIL_SERVER") or None,
         "MAIL_PORT": int(env.get("MAIL_PORT", 587)),
@@ -77,13 +85,15 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER", "FleetOS <no-reply@fleetos.example>"),
         # Flask-Mail would otherwise stop sending whenever TESTING is on.
         "MAIL_SUPPRESS_SEND": False,
-        "MAIL_TIMEOUT": int(env.get("MAIL_TIMEOUT", 30)),
+        # Seconds the delivery worker waits on each SMTP step (connect, each reply).
+        "MAIL_TIMEOUT": _positive(env, "MAIL_TIMEOUT", 30),
         # First retry after this many seconds, doubling up to an hour.
         "MAIL_RETRY_BASE_SECONDS": int(env.get("MAIL_RETRY_BASE_SECONDS", 30)),
         "MAIL_MAX_ATTEMPTS": int(env.get("MAIL_MAX_ATTEMPTS", 12)),
-        # Send a request's mail right after its response; the deliver worker
-        # picks up whatever that could not send.
-        "MAIL_DELIVER_AFTER_RESPONSE": _flag(env.get("MAIL_DELIVER_AFTER_RESPONSE", "true")),
+        # The deliver worker sends everything (woken by NOTIFY). With this on, a
+        # web process also hands its requests' mail to one background thread of
+        # its own: for a single process without a worker. Never a request thread.
+        "MAIL_DELIVER_AFTER_RESPONSE": _flag(env.get("MAIL_DELIVER_AFTER_RESPONSE", "false")),
         # Rate limits (Flask-Limiter): memory in development, Redis in production.
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
@@ -105,6 +115,21 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
 
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _positive(env: Mapping[str, str], name: str, default: float, *, whole: bool = False) -> float:
+    """A positive number from the environment, or a ConfigError naming the variable."""
+    value = env.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        number = int(value) if whole else float(value)
+    except ValueError:
+        number = -1
+    if number <= 0:
+        kind = "a whole number" if whole else "a number"
+        raise ConfigError(f"{name} must be {kind} greater than 0, not {value!r}")
+    return number
 
 
 def _hops(value: str) -> int:

@@ -8,6 +8,9 @@ Two choices here matter to operators:
 * ``lock_timeout`` is set first, so a deploy that cannot get a table lock
   gives up after MIGRATION_LOCK_TIMEOUT instead of queueing forever behind a
   long transaction (and, while queued, blocking every reader behind it).
+* The app's own statement timeout and client-side answer timeout (see
+  fleetos/database.py) are lifted: they are for web requests, and would roll
+  back a slow but correct upgrade.
 
 A migration refuses bad data by raising an SQL exception whose message starts
 with ``REFUSED_PREFIX``; that (and a lock timeout) becomes a one-line
@@ -47,6 +50,9 @@ def lock_timeout() -> str:
 def run_in_one_transaction() -> None:
     with context.begin_transaction():
         context.execute(f"SET LOCAL lock_timeout = '{lock_timeout()}'")
+        # The app's statement timeout (DATABASE_STATEMENT_TIMEOUT) is for web
+        # requests; it must not roll back a slow but correct upgrade.
+        context.execute("SET LOCAL statement_timeout = 0")
         context.execute("SET LOCAL timezone = 'UTC'")
         context.run_migrations()
 
@@ -67,7 +73,9 @@ def run_migrations_online() -> None:
     conf_args = current_app.extensions["migrate"].configure_args
     conf_args.setdefault("process_revision_directives", skip_empty_autogenerate)
 
-    with get_engine().connect() as connection:
+    from fleetos.database import answers_without_limit
+
+    with get_engine().connect() as connection, answers_without_limit(connection):
         context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
         try:
             run_in_one_transaction()
