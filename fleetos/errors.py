@@ -1,17 +1,27 @@
-"""Error pages: a clear message, never a traceback."""
+"""Error pages: a clear message, never a traceback.
+
+Pages for a fault on our side (500, 503) are rendered without the database:
+no signed-in header, nothing loaded, so they still render when PostgreSQL is
+the fault. An outage is a 503 with ``Retry-After``, logged once per burst.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template
+from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from .database import describe, is_unavailable
 from .extensions import db
-from .logs import current_request_id
+from .logs import OncePerBurst, current_request_id
 
 log = logging.getLogger(__name__)
+outage_log = OncePerBurst(log)
+
+# Seconds a client (or a proxy) is asked to wait before trying again.
+RETRY_AFTER_SECONDS = 5
 
 MESSAGES = {
     400: ("That request could not be understood", "Go back, reload the page and try again."),
@@ -19,6 +29,10 @@ MESSAGES = {
     404: ("Not found", "There is nothing here. It may have moved, or never existed."),
     405: ("Not allowed", "That page cannot be used this way."),
     410: ("Gone", "This is no longer available."),
+    413: (
+        "That was too much to send",
+        "What you sent is larger than FleetOS accepts. Go back and send less.",
+    ),
     429: (
         "Too many requests",
         "You have asked for this too often. Wait a few minutes, then try again.",
@@ -32,18 +46,56 @@ def render_error(
     title: str | None = None,
     message: str | None = None,
     request_id: str | None = None,
+    signed_out_header: bool = False,
 ):
     default_title, default_message = MESSAGES.get(code, ("Something went wrong", ""))
-    return (
-        render_template(
-            "errors/error.html",
-            code=code,
-            title=title or default_title,
-            message=message or default_message,
-            request_id=request_id,
-        ),
-        code,
+    context = {
+        "code": code,
+        "title": title or default_title,
+        "message": message or default_message,
+        "request_id": request_id,
+    }
+    if signed_out_header:
+        # The header would read the signed-in contact, which may need the database.
+        context.update(current_contact=None, current_company=None)
+    return render_template("errors/error.html", **context), code
+
+
+def unavailable(error: BaseException) -> Response:
+    """The outage page: 503, Retry-After, no database; one log line per burst."""
+    _forget_failed_transaction()
+    outage_log.warning(
+        "database unavailable, answering 503 (request id %s): %s",
+        current_request_id(),
+        describe(error),
     )
+    message = (
+        "FleetOS could not reach its database just now, so nothing was changed. "
+        "Try again in a few seconds."
+    )
+    if request.method == "POST":
+        message += " Go back and send the form again: your browser keeps what you typed."
+    try:
+        body, status = render_error(
+            503,
+            title="FleetOS is briefly unavailable",
+            message=message,
+            signed_out_header=True,
+        )
+    except Exception:  # rendering must not need anything that is down; if it does, plain text
+        log.exception("could not render the 503 page")
+        body, status = "FleetOS is briefly unavailable. Try again in a few seconds.\n", 503
+    response = Response(body, status, mimetype="text/html" if "<" in body else "text/plain")
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _forget_failed_transaction() -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone already; the pool drops it
+        log.debug("rollback after a database fault failed", exc_info=True)
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -69,7 +121,9 @@ def register_errorhandlers(app: Flask) -> None:
     def internal_error(error: Exception):
         if isinstance(error, HTTPException) and not isinstance(error, InternalServerError):
             return render_error(error.code or 500)
-        db.session.rollback()
+        if is_unavailable(error):
+            return unavailable(error)
+        _forget_failed_transaction()
         # The id the response header and the request's log line carry too,
         # so a reference quoted by a user leads straight to this traceback.
         request_id = current_request_id()
@@ -82,4 +136,5 @@ def register_errorhandlers(app: Flask) -> None:
             message="It has been logged. Try again in a moment; if it keeps happening, "
             "tell us the reference below.",
             request_id=request_id,
+            signed_out_header=True,
         )

@@ -6,11 +6,15 @@ import json
 import logging
 import re
 import sys
+import threading
 import time
+import traceback
 import uuid
 
+import psycopg
 from flask import Flask, Response, g, request
 from sqlalchemy import inspect
+from sqlalchemy.exc import StatementError
 
 TOKEN_IN_PATH = re.compile(r"(/auth/link/)[^/\s?\"']+")
 REDACTED = r"\1[redacted]"
@@ -52,6 +56,92 @@ class LineFormatter(logging.Formatter):
             return record.getMessage()
         return super().format(record)
 
+    def formatException(self, ei) -> str:
+        return safe_traceback(ei[1]) if ei[1] is not None else super().formatException(ei)
+
+
+def safe_traceback(error: BaseException) -> str:
+    """A traceback like Python's, but a database error shows its first line only.
+
+    PostgreSQL's DETAIL can quote the row ("Failing row contains (..., <a
+    sign-in link>)"), and SQLAlchemy's message would quote the parameters if
+    ``hide_parameters`` were off: neither may reach the logs.
+    """
+    chain: list[tuple[BaseException, str]] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    link = ""
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append((current, link))
+        if current.__cause__ is not None:
+            current, link = current.__cause__, CAUSE
+        elif current.__context__ is not None and not current.__suppress_context__:
+            current, link = current.__context__, CONTEXT
+        else:
+            current = None
+    parts = []
+    for exc, link in reversed(chain):
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        heading = "Traceback (most recent call last):\n" if frames else ""
+        parts.append(f"{heading}{frames}{_qualified_name(exc)}: {_safe_message(exc)}")
+        if link:
+            parts.append(link)
+    return "\n".join(parts)
+
+
+CAUSE = "\nThe above exception was the direct cause of the following exception:\n"
+CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n"
+
+
+def _qualified_name(exc: BaseException) -> str:
+    cls = type(exc)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _safe_message(exc: BaseException) -> str:
+    if isinstance(exc, psycopg.Error):
+        primary = exc.diag.message_primary or str(exc).split("\n", 1)[0]
+        return redact(primary)
+    if isinstance(exc, StatementError):
+        inner = exc.orig
+        message = _safe_message(inner) if isinstance(inner, BaseException) else ""
+        name = type(inner).__name__ if inner is not None else "error"
+        return f"({name}) {message}\n[SQL: {exc.statement}]"
+    return redact(str(exc))
+
+
+class OncePerBurst:
+    """A logger for faults that come in bursts (an outage): one line, not one per request.
+
+    The first event logs; like events in the next ``every`` seconds are only
+    counted, and the first one after that logs again, saying how many were not.
+    Per process: each gunicorn worker says it once.
+    """
+
+    def __init__(self, logger: logging.Logger, every: float = 60.0) -> None:
+        self.logger = logger
+        self.every = every
+        self._lock = threading.Lock()
+        self._last_logged = -float("inf")
+        self._unlogged = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        self.log(logging.WARNING, message, *args)
+
+    def log(self, level: int, message: str, *args: object) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last_logged < self.every:
+                self._unlogged += 1
+                return
+            unlogged, self._unlogged, self._last_logged = self._unlogged, 0, now
+        if unlogged:
+            message += f" ({unlogged} more like it since the last such line)"
+        self.logger.log(level, message, *args)
+
 
 LOGGERS_WITH_PATHS = ("werkzeug", "gunicorn.access", "gunicorn.error", "fleetos")
 
@@ -83,23 +173,37 @@ def log_request(response: Response) -> Response:
     """Log the finished request as one JSON line and hand its id back to the caller."""
     request_id = current_request_id()
     response.headers[REQUEST_ID_HEADER] = request_id
-    fields = request_fields(response.status_code, request_id)
-    request_log.info(json.dumps(fields), extra={"request_fields": fields})
+    log_request_fields(
+        method=request.method,
+        path=request.path,
+        status=response.status_code,
+        started=g.get("request_started"),
+        contact_id=contact_id(g.get("contact")),
+        request_id=request_id,
+    )
     return response
 
 
-def request_fields(status: int, request_id: str) -> dict[str, object]:
-    started = g.get("request_started")
-    contact = g.get("contact")
-    return {
-        "method": request.method,
+def log_request_fields(
+    *,
+    method: str,
+    path: str,
+    status: int,
+    started: float | None,
+    contact_id: str | None,
+    request_id: str,
+) -> None:
+    """The request's JSON line (also for the health probes, which never reach Flask)."""
+    fields = {
+        "method": method,
         # The path alone: query strings may carry addresses, and links carry tokens.
-        "path": redact(request.path),
+        "path": redact(path),
         "status": status,
         "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
-        "contact_id": contact_id(contact),
+        "contact_id": contact_id,
         "request_id": request_id,
     }
+    request_log.info(json.dumps(fields), extra={"request_fields": fields})
 
 
 def contact_id(contact: object | None) -> str | None:
@@ -115,6 +219,9 @@ def register_logging(app: Flask) -> None:
     # Handlers first: Flask adds its own default handler to app.logger when it finds none.
     if not app.debug and not app.testing:
         log_to_stderr(logging.getLogger("fleetos"))
+        # SQLAlchemy's own warnings (a pool that could not reset a connection)
+        # go through the same formatter, which keeps row values out of them.
+        log_to_stderr(logging.getLogger("sqlalchemy"), logging.WARNING)
     token_filter = RedactTokens()
     for name in (*LOGGERS_WITH_PATHS, app.logger.name):
         logger = logging.getLogger(name)
@@ -126,7 +233,7 @@ def register_logging(app: Flask) -> None:
     app.after_request(log_request)
 
 
-def log_to_stderr(logger: logging.Logger) -> None:
+def log_to_stderr(logger: logging.Logger, level: int = logging.INFO) -> None:
     """Production logging: INFO and up to stderr, where gunicorn and systemd collect it."""
     if logger.handlers:  # configured already (another app in this process, or the operator)
         return
@@ -135,4 +242,4 @@ def log_to_stderr(logger: logging.Logger) -> None:
     # On the handler, so records of child loggers (fleetos.errors, ...) are redacted too.
     handler.addFilter(RedactTokens())
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(level)
