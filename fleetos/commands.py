@@ -42,38 +42,50 @@ def seed_demo_command() -> None:
 @fleetos_cli.command("deliver")
 @click.option("--loop", is_flag=True, help="Keep delivering until stopped (a worker process).")
 @click.option(
-    "--interval", default=5.0, show_default=True, help="Seconds between polls with --loop."
+    "--interval",
+    default=5.0,
+    show_default=True,
+    help="With --loop: seconds between polls. Queued mail wakes the worker at once anyway.",
 )
 @click.option("--batch", default=100, show_default=True, help="Messages per pass at most.")
 def deliver_command(loop: bool, interval: float, batch: int) -> None:
-    """Send the outbox's pending mail (retries with backoff; safe to run several at once)."""
+    """Send the outbox's pending mail (retries with backoff; safe to run several at once).
+
+    With --loop, a worker that sends mail as soon as it is queued (LISTEN/NOTIFY)
+    and rides through database outages; SIGTERM or SIGINT stop it after the
+    message in hand.
+    """
     import signal
-    import time
+    import threading
 
-    from .outbox import deliver_due
+    from flask import current_app
 
-    stopping = False
+    from .database import describe, is_unavailable
+    from .outbox import deliver_due, run_worker
+
+    if not loop:
+        try:
+            click.echo(str(deliver_due(limit=batch)))
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            raise click.ClickException(f"database unavailable: {describe(exc)}") from None
+        return
+
+    stopping = threading.Event()
 
     def stop(signum, frame) -> None:  # finish the current message, then exit
-        nonlocal stopping
-        stopping = True
+        stopping.set()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    while True:
-        report = deliver_due(limit=batch)
-        if report.total or not loop:
-            click.echo(
-                f"sent {report.sent}, retrying later {report.retrying}, failed {report.failed}"
-            )
-        if not loop or stopping:
-            return
-        if report.total < batch:  # drained: wait for more
-            deadline = time.monotonic() + interval
-            while not stopping and time.monotonic() < deadline:
-                time.sleep(min(0.2, interval))
-        if stopping:
-            return
+    run_worker(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        interval=interval,
+        batch=batch,
+        stopping=stopping,
+        report=lambda report: click.echo(str(report)),
+    )
 
 
 @fleetos_cli.command("send-daily-links")

@@ -9,8 +9,6 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 
-from .smtp import TimeoutMail
-
 # Constraint names exactly as PostgreSQL would pick them for the seed's
 # inline constraints (contacts_pkey, contacts_company_id_fkey, ...), so that
 # models, migrations and databases patched by hand all agree on names.
@@ -25,6 +23,5 @@ NAMING_CONVENTION = {
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate()
 csrf = CSRFProtect()
-mail = TimeoutMail()
 # The client address as the app sees it; behind a proxy, ProxyFix makes it the real one.
 limiter = Limiter(key_func=get_remote_address)

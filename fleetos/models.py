@@ -230,15 +230,16 @@ class EventLog(db.Model):
     contact: Mapped[Contact | None] = relationship(lazy="joined")
 
 
-OUTBOX_STATUSES = ("pending", "sent", "failed")
+# expired: not sent, because the link it carried expired before it could go.
+OUTBOX_STATUSES = ("pending", "sent", "failed", "expired")
 
 
 class OutboxMessage(db.Model):
     """A message to send, written in the same transaction as the change that causes it.
 
-    Delivery happens after the response (or by ``flask fleetos deliver``), so
-    a message is never lost to a slow or absent SMTP server. Bodies are
-    cleared once sent: they hold sign-in links.
+    The delivery worker (``flask fleetos deliver``) sends it, so a message is
+    never lost to a slow or absent SMTP server, and no web request waits on
+    one. Bodies are cleared once it is sent or expired: they hold sign-in links.
     """
 
     __tablename__ = "outbox_messages"
@@ -265,6 +266,11 @@ class OutboxMessage(db.Model):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
     sent_at: Mapped[datetime | None]
+    # The Message-ID header, fixed when queued: every attempt sends the same
+    # one, so a receiver can drop the duplicate of an at-least-once delivery.
+    email_message_id: Mapped[str | None] = mapped_column(Text)
+    # Not sent after this (the link inside has expired); none: no deadline.
+    expires_at: Mapped[datetime | None]
 
 
 class UsedLinkToken(db.Model):
