@@ -28,20 +28,30 @@ def _workers() -> int:
 bind = _bind()
 workers = _workers()
 
-# Threads per worker: requests mostly wait on PostgreSQL and SMTP, so a few
-# threads per process serve more requests for little memory.
+# Threads per worker: requests mostly wait on PostgreSQL (never on SMTP: the
+# deliver worker sends mail), so a few threads per process serve more requests
+# for little memory.
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 
 # With gthread this is a heartbeat, not a per-request limit: a worker whose
 # main loop goes silent for 30 s is hung, so it is killed and replaced.
 timeout = 30
-# On restart or deploy, give in-flight requests (and the mail each one sends
-# after its response) as long as a request may take anyway.
+# On restart or deploy, give in-flight requests as long as a request may take anyway.
 graceful_timeout = 30
 # Seconds to hold an idle keep-alive connection: a little longer than a
 # browser's next request after a page, short enough to free the thread.
 keepalive = 5
+
+# Limits on what gunicorn itself reads before FleetOS sees a request (its
+# defaults, made explicit): a request line of at most 4094 bytes, at most 100
+# header fields of at most 8190 bytes each; beyond them, gunicorn refuses the
+# request (414, 431 or 400).
+# Bodies are limited by FleetOS (MAX_CONTENT_LENGTH, 413), which refuses one
+# that is too large before reading it; gunicorn has no body limit of its own.
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
 
 # Only the proxy at these addresses may tell gunicorn the scheme (https) in
 # X-Forwarded-Proto. The client's address is FleetOS's job: PROXY_FIX_HOPS.

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, redirect, url_for
+from flask import Flask, abort, g, redirect, request, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import ConfigError, development_secret_key, load_config
@@ -33,6 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     finalise_config(app)
     register_proxy_fix(app)
     register_logging(app)
+    register_request_limits(app)
     register_extensions(app)
     register_blueprints(app)
     register_health_checks(app)
@@ -64,6 +65,20 @@ def register_proxy_fix(app: Flask) -> None:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
         )
+
+
+def register_request_limits(app: Flask) -> None:
+    """Bodies over MAX_CONTENT_LENGTH are refused (413) unread; so are bodies of unknown size."""
+
+    @app.before_request
+    def refuse_bodies_of_unknown_size() -> None:
+        # A chunked body has no Content-Length to check against the limit, and
+        # gunicorn does not mark the stream as terminated, so Werkzeug would
+        # silently read it as empty. Browsers always send a length with a form.
+        if request.content_length is None and "chunked" in request.headers.get(
+            "Transfer-Encoding", ""
+        ).lower():
+            abort(411)
 
 
 def register_extensions(app: Flask) -> None:

@@ -29,6 +29,10 @@ MESSAGES = {
     404: ("Not found", "There is nothing here. It may have moved, or never existed."),
     405: ("Not allowed", "That page cannot be used this way."),
     410: ("Gone", "This is no longer available."),
+    411: (
+        "That could not be read",
+        "Your browser sent this without saying how large it is. Go back and send it again.",
+    ),
     413: (
         "That was too much to send",
         "What you sent is larger than FleetOS accepts. Go back and send less.",
