@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email
+import email.policy
 import os
 import shutil
 import socket
@@ -79,7 +80,7 @@ class _Recorder:
                     mail_from=envelope.mail_from,
                     rcpt_tos=list(envelope.rcpt_tos),
                     smtputf8=envelope.smtp_utf8,
-                    message=email.message_from_bytes(envelope.content),
+                    message=email.message_from_bytes(envelope.content, policy=email.policy.default),
                 )
             )
         # The message is taken; the client only learns it after the delay.
