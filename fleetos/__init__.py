@@ -75,9 +75,10 @@ def register_request_limits(app: Flask) -> None:
         # A chunked body has no Content-Length to check against the limit, and
         # gunicorn does not mark the stream as terminated, so Werkzeug would
         # silently read it as empty. Browsers always send a length with a form.
-        if request.content_length is None and "chunked" in request.headers.get(
-            "Transfer-Encoding", ""
-        ).lower():
+        if (
+            request.content_length is None
+            and "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        ):
             abort(411)
 
 

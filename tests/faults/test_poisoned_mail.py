@@ -1,10 +1,11 @@
 """Issue 10, item 1 (delivery side): one message that cannot be sent never stops the others.
 
 The attack as reported: an address with a non-ASCII local part (``josé@…``, or a
-Cyrillic homoglyph ``d\\u0430na@…``) made Flask-Mail raise ``UnicodeEncodeError``, a
-title with a line break made it raise ``BadHeaderError``, both before any SMTP
-traffic; ``deliver_one`` survived neither, so the row stayed pending at the head
-of the queue and every ``flask fleetos deliver`` died on it (exit 1), for good.
+Cyrillic homoglyph of ``dana@…``, its a being U+0430) made Flask-Mail raise
+``UnicodeEncodeError``, a title with a line break made it raise ``BadHeaderError``,
+both before any SMTP traffic; ``deliver_one`` survived neither, so the row stayed
+pending at the head of the queue and every ``flask fleetos deliver`` died on it
+(exit 1), for good.
 
 Whatever reaches the outbox, the transport must be safe: here each poisoned row
 is queued first, a good one behind it, against a real SMTP server that offers
