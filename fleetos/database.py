@@ -39,6 +39,7 @@ from sqlalchemy.engine import make_url
 # Seconds to wait for an answer beyond statement_timeout: the server cancels a
 # long statement itself at statement_timeout; past this, it is not answering at all.
 ANSWER_GRACE = 2.0
+IDLE = psycopg.pq.TransactionStatus.IDLE
 # How long the breaker stays open after a failure, doubling while failures go on.
 BREAKER_FIRST_PAUSE = 0.5
 BREAKER_LONGEST_PAUSE = 5.0
@@ -89,11 +90,14 @@ class BoundedConnection(psycopg.Connection):
     breaker: Breaker | None = None
 
     def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
-        if self.breaker is not None:
+        # The breaker stops new work only (a connection idle between
+        # transactions: the pool's pre-ping, a first statement); a transaction
+        # under way carries on, bounded by the answer timeout like any other.
+        if self.breaker is not None and self.pgconn.transaction_status == IDLE:
             try:
                 self.breaker.check()
             except DatabaseUnavailable:
-                # This connection may be frozen mid-conversation: never use it again.
+                # It may be as frozen as the one that failed: never use it again.
                 self.pgconn.finish()
                 raise
         if timeout is None:
