@@ -43,6 +43,9 @@ IDLE = psycopg.pq.TransactionStatus.IDLE
 # How long the breaker stays open after a failure, doubling while failures go on.
 BREAKER_FIRST_PAUSE = 0.5
 BREAKER_LONGEST_PAUSE = 5.0
+# A probe that has not reported back after this long is presumed lost (its
+# thread was killed): another may try.
+PROBE_PATIENCE = 60.0
 
 
 class DatabaseUnavailable(psycopg.OperationalError):
@@ -50,20 +53,39 @@ class DatabaseUnavailable(psycopg.OperationalError):
 
 
 class Breaker:
-    """Fail fast for a moment after the database failed to answer (per process and engine)."""
+    """Fail fast while the database is not answering (per process and engine).
+
+    Closed, it costs one attribute read. After a failure it opens for a pause
+    (0.5 s, doubling while failures go on, up to 5 s): new work fails at once.
+    After the pause, one caller (the probe) may try; the others keep failing
+    fast until the probe's answer closes the breaker or opens it again.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._failures = 0
         self._open_until = 0.0
+        self._probe_since: float | None = None
         self._last_failure = ""
 
-    def check(self) -> None:
-        """Raise DatabaseUnavailable while open, without touching the network."""
-        if time.monotonic() < self._open_until:
-            raise DatabaseUnavailable(
-                f"not asking the database again yet; a moment ago: {self._last_failure}"
-            )
+    def admit(self) -> bool:
+        """Let the caller talk to the database, or raise DatabaseUnavailable at once.
+
+        Returns whether the caller is the probe (it must then report back).
+        """
+        if not self._failures:
+            return False
+        with self._lock:
+            if not self._failures:
+                return False
+            now = time.monotonic()
+            probe_out = self._probe_since is not None and now - self._probe_since < PROBE_PATIENCE
+            if now < self._open_until or probe_out:
+                raise DatabaseUnavailable(
+                    f"not asking the database again yet; a moment ago: {self._last_failure}"
+                )
+            self._probe_since = now
+            return True
 
     def failed(self, reason: str) -> None:
         with self._lock:
@@ -71,11 +93,18 @@ class Breaker:
             self._failures += 1
             pause = min(BREAKER_FIRST_PAUSE * 2 ** (self._failures - 1), BREAKER_LONGEST_PAUSE)
             self._open_until = time.monotonic() + pause
+            self._probe_since = None
 
     def succeeded(self) -> None:
-        if self._failures:  # the common case reads one attribute and writes nothing
+        if self._failures:
             with self._lock:
-                self._failures, self._open_until = 0, 0.0
+                self._failures, self._open_until, self._probe_since = 0, 0.0, None
+
+    def released(self, probe: bool) -> None:
+        """The probe was interrupted before it learnt anything."""
+        if probe:
+            with self._lock:
+                self._probe_since = None
 
 
 class BoundedConnection(psycopg.Connection):
@@ -83,19 +112,22 @@ class BoundedConnection(psycopg.Connection):
 
     psycopg funnels every wait on an open connection (statements, fetches,
     commits, rollbacks, the pool's pre-ping) through :meth:`wait`, which takes
-    a timeout; this gives it one when the caller did not.
+    a timeout; this gives it one when the caller did not, and tells the breaker
+    what happened.
     """
 
     answer_timeout: float | None = None
     breaker: Breaker | None = None
 
     def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        breaker = self.breaker
+        probe = False
         # The breaker stops new work only (a connection idle between
         # transactions: the pool's pre-ping, a first statement); a transaction
         # under way carries on, bounded by the answer timeout like any other.
-        if self.breaker is not None and self.pgconn.transaction_status == IDLE:
+        if breaker is not None and self.pgconn.transaction_status == IDLE:
             try:
-                self.breaker.check()
+                probe = breaker.admit()
             except DatabaseUnavailable:
                 # It may be as frozen as the one that failed: never use it again.
                 self.pgconn.finish()
@@ -109,11 +141,22 @@ class BoundedConnection(psycopg.Connection):
             # state, so close it (psycopg does the same when a cancel times out).
             self.pgconn.finish()
             reason = f"the database did not answer within {timeout:g} s; connection closed"
-            if self.breaker is not None:
-                self.breaker.failed(reason)
+            if breaker is not None:
+                breaker.failed(reason)
             raise DatabaseUnavailable(reason) from None
-        if self.breaker is not None:
-            self.breaker.succeeded()
+        except psycopg.Error as exc:
+            if breaker is not None:
+                if self.broken or self.closed:  # the connection broke: no answer
+                    breaker.failed(first_line(exc))
+                else:  # the server answered, with an error: it is there
+                    breaker.succeeded()
+            raise
+        except BaseException:
+            if breaker is not None:
+                breaker.released(probe)
+            raise
+        if breaker is not None:
+            breaker.succeeded()
         return result
 
 
@@ -162,11 +205,14 @@ def bound_answers(engine: Engine, app: Flask) -> Breaker:
 
     @event.listens_for(engine, "do_connect")
     def connect(dialect, connection_record, cargs, cparams):
-        breaker.check()
+        probe = breaker.admit()
         try:
             connection = BoundedConnection.connect(*cargs, **cparams)
         except psycopg.OperationalError as exc:
-            breaker.failed(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
+            breaker.failed(first_line(exc))
+            raise
+        except BaseException:
+            breaker.released(probe)
             raise
         breaker.succeeded()
         connection.answer_timeout = answer_timeout
@@ -209,6 +255,11 @@ def is_unavailable(error: BaseException | None) -> bool:
         # Werkzeug wraps what failed outside a view (opening the session) in a 500.
         error = getattr(error, "original_exception", None) or error.__cause__
     return False
+
+
+def first_line(error: BaseException) -> str:
+    message = str(error).strip()
+    return message.splitlines()[0] if message else type(error).__name__
 
 
 def describe(error: BaseException) -> str:
