@@ -26,9 +26,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from flask import Flask
 from psycopg.conninfo import conninfo_to_dict
 
 from fleetos import REPO_ROOT
+from fleetos.extensions import db
+from fleetos.outbox import DeliveryReport, deliver_due
 from tests.conftest import libpq_url
 from tests.faults.proxy import TcpProxy
 from tests.mailserver import free_port
@@ -227,6 +230,15 @@ def outbox(database_url: str) -> list[dict[str, Any]]:
     )
     rows = sql(database_url, f"SELECT {', '.join(columns)} FROM outbox_messages ORDER BY 1")
     return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def deliver(app: Flask) -> DeliveryReport:
+    """One pass of the delivery worker, in-process."""
+    with app.app_context():
+        try:
+            return deliver_due()
+        finally:
+            db.session.remove()
 
 
 def eventually(check: Callable[[], Any], timeout: float, message: str) -> Any:

@@ -17,9 +17,8 @@ import pytest
 from flask import Flask
 
 from fleetos.extensions import db
-from fleetos.outbox import deliver_due
 from tests.conftest import build_app
-from tests.faults.conftest import CSRF_INPUT, outbox, seed_contact, sql
+from tests.faults.conftest import CSRF_INPUT, deliver, outbox, seed_contact, sql
 from tests.mailserver import link_in
 
 DANA = "dana@acme-fleet.example"
@@ -45,14 +44,6 @@ def ask_for_a_link(client) -> None:
     token = CSRF_INPUT.search(client.get("/auth/login").text).group(1)
     response = client.post("/auth/login", data={"csrf_token": token, "email": DANA})
     assert response.status_code == 200
-
-
-def deliver(app: Flask):
-    with app.app_context():
-        try:
-            return deliver_due()
-        finally:
-            db.session.remove()
 
 
 def test_a_link_that_expired_during_an_outage_is_not_sent_and_the_next_try_works(

@@ -21,9 +21,9 @@ import pytest
 from flask import Flask
 
 from fleetos.extensions import db
-from fleetos.outbox import deliver_due, queue_mail
+from fleetos.outbox import queue_mail
 from tests.conftest import build_app, flask_cli
-from tests.faults.conftest import outbox
+from tests.faults.conftest import deliver, outbox
 from tests.faults.servers import SmtpServer
 
 JOSE = "josé@nowhere.example"
@@ -62,14 +62,6 @@ def queue(app: Flask, recipient: str, subject: str = "Your FleetOS sign-in link"
     with app.test_request_context():
         queue_mail("unknown_address", recipient, subject, signup_url="http://x/auth/signup")
         db.session.commit()
-
-
-def deliver(app: Flask):
-    with app.app_context():
-        try:
-            return deliver_due()
-        finally:
-            db.session.remove()
 
 
 def header(message, name: str) -> str:
