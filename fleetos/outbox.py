@@ -261,7 +261,8 @@ class Listener:
 
     def wait(self, seconds: float, stopping: threading.Event) -> None:
         """Return on a notification, after ``seconds``, or soon after ``stopping`` is set."""
-        assert self.connection is not None
+        if self.connection is None:
+            return
         deadline = time.monotonic() + seconds
         while not stopping.is_set() and (remaining := deadline - time.monotonic()) > 0:
             # Short slices: a SIGTERM is noticed within half a second.

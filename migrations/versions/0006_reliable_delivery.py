@@ -21,6 +21,7 @@ Create Date: 2026-11-25
 
 from email.utils import parseaddr
 
+import sqlalchemy as sa
 from alembic import op
 from flask import current_app
 
@@ -76,11 +77,12 @@ def sender_domain() -> str:
 def upgrade():
     op.execute(ADD_EXPIRES_AT)
     op.execute("ALTER TABLE outbox_messages ADD COLUMN email_message_id TEXT")
-    domain = sender_domain().replace("'", "")
     op.execute(
-        "UPDATE outbox_messages"
-        f" SET email_message_id = '<' || gen_random_uuid() || '@{domain}>'"
-        " WHERE status = 'pending'"
+        sa.text(
+            "UPDATE outbox_messages"
+            " SET email_message_id = '<' || gen_random_uuid() || '@' || :domain || '>'"
+            " WHERE status = 'pending'"
+        ).bindparams(domain=sender_domain())
     )
     op.execute(DROP_STATUS_CHECK)
     op.execute(
