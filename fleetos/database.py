@@ -132,11 +132,14 @@ class BoundedConnection(psycopg.Connection):
                 # It may be as frozen as the one that failed: never use it again.
                 self.pgconn.finish()
                 raise
-        if timeout is None:
+        bounded_here = timeout is None
+        if bounded_here:
             timeout = self.answer_timeout
         try:
             result = super().wait(gen, interval, timeout)
         except psycopg.errors._WaitTimeout:
+            if not bounded_here:  # the caller's own deadline (notifies()): its own to handle
+                raise
             # The conversation is cut mid-way; the connection is in an unknown
             # state, so close it (psycopg does the same when a cancel times out).
             self.pgconn.finish()
@@ -199,8 +202,7 @@ def engine_options(app: Flask) -> None:
 
 def bound_answers(engine: Engine, app: Flask) -> Breaker:
     """Make ``engine`` connect with :class:`BoundedConnection` and one breaker; return it."""
-    statement_seconds = float(app.config["DATABASE_STATEMENT_TIMEOUT"])
-    answer_timeout = statement_seconds + ANSWER_GRACE if statement_seconds > 0 else None
+    timeout = answer_timeout(app)
     breaker = Breaker()
 
     @event.listens_for(engine, "do_connect")
@@ -215,19 +217,27 @@ def bound_answers(engine: Engine, app: Flask) -> Breaker:
             breaker.released(probe)
             raise
         breaker.succeeded()
-        connection.answer_timeout = answer_timeout
+        connection.answer_timeout = timeout
         connection.breaker = breaker
         return connection
 
     return breaker
 
 
-def connect_directly(engine: Engine, app: Flask, **overrides: Any) -> psycopg.Connection:
-    """A psycopg connection of its own (not from the pool), made like the engine's."""
+def connect_directly(engine: Engine, app: Flask, **overrides: Any) -> BoundedConnection:
+    """A connection of its own (not from the pool), made and bounded like the engine's."""
     cargs, cparams = engine.dialect.create_connect_args(engine.url)
     cparams.update(app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args", {}))
     cparams.update(overrides)
-    return psycopg.connect(*cargs, **cparams)
+    connection = BoundedConnection.connect(*cargs, **cparams)
+    connection.answer_timeout = answer_timeout(app)
+    return connection
+
+
+def answer_timeout(app: Flask) -> float | None:
+    """How long to wait for a server that sends nothing: past its own statement timeout."""
+    statement_seconds = float(app.config["DATABASE_STATEMENT_TIMEOUT"])
+    return statement_seconds + ANSWER_GRACE if statement_seconds > 0 else None
 
 
 # What a database that is down, frozen, full or restarting raises. Class 08

@@ -38,9 +38,7 @@ def test_queued_mail_notifies_the_worker_at_commit(head_database):
             writer.execute(INSERT, ("a@example.org", "pending"))
             assert list(listener.notifies(timeout=0.5)) == []  # nothing before the commit
             writer.commit()
-        assert [n.channel for n in listener.notifies(timeout=5, stop_after=1)] == [
-            "fleetos_outbox"
-        ]
+        assert [n.channel for n in listener.notifies(timeout=5, stop_after=1)] == ["fleetos_outbox"]
         # Mail made due again by hand wakes it too; a retry scheduled later does not.
         sql(head_database, "UPDATE outbox_messages SET next_attempt_at = now() + interval '1h'")
         assert list(listener.notifies(timeout=0.5)) == []
