@@ -49,6 +49,10 @@ class HungSmtpServer:
         listener, self._listener = self._listener, None
         for sock in [listener, *self.connections]:
             if sock is not None:
+                # shutdown() first: close() alone neither wakes a thread blocked in
+                # accept() nor stops the kernel from accepting into the backlog.
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
                 with contextlib.suppress(OSError):
                     sock.close()
 
