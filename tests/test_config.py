@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fleetos.config import ConfigError, load_config, normalise_database_url
-from tests.conftest import flask_cli
+from tests.support.apps import flask_cli
 
 
 @pytest.mark.parametrize(

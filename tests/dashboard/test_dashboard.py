@@ -12,9 +12,8 @@ from sqlalchemy import func, select, text
 
 from fleetos.extensions import db
 from fleetos.models import STATUSES, RequestStatusCount, ServiceRequest
-from tests.auth.conftest import database
-from tests.dashboard.conftest import add_requests, htmx, row_ids
-from tests.requests.conftest import load_request
+from tests.support.apps import database
+from tests.support.web import add_requests, htmx, load_request, row_ids
 
 SINCE = re.compile(r"since=[^&\"]+")
 
@@ -352,7 +351,7 @@ def test_company_page_shows_contacts_as_they_emerged_and_activity(app, world, as
 
 
 def test_dashboard_needs_sign_in(app, smtp):
-    from tests.auth.conftest import Browser
+    from tests.support.web import Browser
 
     client = Browser(app.test_client(), smtp).client
     for url in (

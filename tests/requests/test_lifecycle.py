@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from fleetos.models import STATUSES, TRANSITIONS
-from tests.requests.conftest import (
+from tests.support.web import (
     load_request,
     outbox_to,
     request_events,
@@ -195,7 +195,7 @@ def test_news_for_a_v1_request_without_submitter_goes_to_the_fleets_last_active_
 ):
     from fleetos.extensions import db
     from fleetos.models import ServiceRequest
-    from tests.auth.conftest import database
+    from tests.support.apps import database
 
     with database(app):
         db.session.get(ServiceRequest, world.request_id).submitted_by_contact_id = None
