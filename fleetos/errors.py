@@ -8,6 +8,7 @@ from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from .domain_errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from .extensions import db
 from .logs import current_request_id
 
@@ -46,7 +47,32 @@ def render_error(
     )
 
 
+# Domain errors carry no HTTP; this is the one place that gives them a status.
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
+    Invalid: 422,
+}
+
+
+def http_status(error: DomainError) -> int:
+    """The HTTP status that answers a domain error (also where a view shows it in place)."""
+    for kind in type(error).__mro__:
+        if kind in DOMAIN_STATUS:
+            return DOMAIN_STATUS[kind]
+    return 400
+
+
 def register_errorhandlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def refused(error: DomainError):
+        """An action's refusal that no view showed in place: its own page, nothing written."""
+        db.session.rollback()
+        status = http_status(error)
+        # Not found says nothing more: a request of another company looks like none at all.
+        return render_error(status, message=None if status == 404 else error.message)
+
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
         return render_error(

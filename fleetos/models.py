@@ -19,21 +19,11 @@ from sqlalchemy.sql.elements import conv
 
 from .extensions import db
 
+# Statuses, priorities and the order between statuses are the lifecycle's (lifecycle.py).
+from .lifecycle import PRIORITIES, STATUSES
+
 COMPANY_TYPES = ("fleet", "supplier")
 CONTACT_TYPES = ("email", "phone")
-PRIORITIES = ("low", "normal", "high", "urgent")
-STATUSES = ("new", "acknowledged", "in_progress", "completed", "declined")
-FINAL_STATUSES = frozenset({"completed", "declined"})
-
-# The lifecycle: which status may follow which. The database's valid_status
-# constraint only knows the set of statuses; the order lives here.
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "new": frozenset({"acknowledged", "declined"}),
-    "acknowledged": frozenset({"in_progress", "declined"}),
-    "in_progress": frozenset({"completed", "declined"}),
-    "completed": frozenset(),
-    "declined": frozenset(),
-}
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -185,17 +175,6 @@ class ServiceRequest(db.Model):
     supplier_company: Mapped[Company | None] = relationship(foreign_keys=[supplier_company_id])
     submitted_by: Mapped[Contact | None] = relationship(foreign_keys=[submitted_by_contact_id])
     assigned_to: Mapped[Contact | None] = relationship(foreign_keys=[assigned_to_contact_id])
-
-    def can_move_to(self, status: str) -> bool:
-        return self.can_move_from(self.status, status)
-
-    @staticmethod
-    def can_move_from(current: str, status: str) -> bool:
-        return status in TRANSITIONS.get(current, frozenset())
-
-    @property
-    def is_final(self) -> bool:
-        return self.status in FINAL_STATUSES
 
 
 class EventLog(db.Model):

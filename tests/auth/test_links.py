@@ -9,8 +9,8 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import text
 
-from fleetos.auth.tokens import Purpose, make_token, safe_next
 from fleetos.extensions import db
+from fleetos.messaging.links import Purpose, make_token, safe_next
 from fleetos.models import Company
 from tests.mailserver import link_in
 from tests.support.apps import database, flask_cli

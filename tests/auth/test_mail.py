@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 
-from fleetos.auth.service import send_daily_links
+from fleetos.actions.digest import send_daily_links
 from fleetos.extensions import db
 from fleetos.models import Company, Contact, OutboxMessage, ServiceRequest
 from fleetos.outbox import deliver_due, queue_mail
