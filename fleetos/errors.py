@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .domain_errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from .extensions import db
-from .logs import current_request_id
+from .logs import current_correlation_id
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def render_error(
     *,
     title: str | None = None,
     message: str | None = None,
-    request_id: str | None = None,
+    reference: str | None = None,
 ):
     default_title, default_message = MESSAGES.get(code, ("Something went wrong", ""))
     return (
@@ -41,7 +41,7 @@ def render_error(
             code=code,
             title=title or default_title,
             message=message or default_message,
-            request_id=request_id,
+            reference=reference,
         ),
         code,
     )
@@ -98,14 +98,16 @@ def register_errorhandlers(app: Flask) -> None:
         db.session.rollback()
         # The id the response header and the request's log line carry too,
         # so a reference quoted by a user leads straight to this traceback.
-        request_id = current_request_id()
+        correlation_id = current_correlation_id()
         log.exception(
-            "unhandled error, request id %s", request_id, extra={"request_id": request_id}
+            "unhandled error, request id %s",
+            correlation_id,
+            extra={"correlation_id": correlation_id},
         )
         return render_error(
             500,
             title="Something went wrong on our side",
             message="It has been logged. Try again in a moment; if it keeps happening, "
             "tell us the reference below.",
-            request_id=request_id,
+            reference=correlation_id,
         )
