@@ -16,7 +16,7 @@ def utcnow() -> datetime:
 
 def database_now() -> datetime:
     """The database's clock (its transaction's start time): what event timestamps use."""
-    now = db.session.scalar(select(func.now()))
+    now: datetime | None = db.session.scalar(select(func.now()))
     assert now is not None
     return now
 

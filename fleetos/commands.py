@@ -54,7 +54,7 @@ def deliver_command(loop: bool, interval: float, batch: int) -> None:
 
     stopping = False
 
-    def stop(signum, frame) -> None:  # finish the current message, then exit
+    def stop(signum: int, frame: object) -> None:  # finish the current message, then exit
         nonlocal stopping
         stopping = True
 

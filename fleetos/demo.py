@@ -16,7 +16,7 @@ from sqlalchemy import literal_column
 from sqlalchemy.dialects.postgresql import insert
 
 from . import lifecycle
-from .extensions import db
+from .extensions import Model, db
 from .models import Company, Contact, EventLog, ServiceRequest
 from .unit_of_work import atomic
 
@@ -138,6 +138,6 @@ def _event(
     }  # fmt: skip
 
 
-def _insert(model: type[db.Model], rows: list[dict[str, Any]]) -> int:
-    statement = insert(model).values(rows).on_conflict_do_nothing().returning(literal_column("1"))
-    return len(db.session.execute(statement).all())
+def _insert(model: type[Model], rows: list[dict[str, Any]]) -> int:
+    new_rows = insert(model).values(rows).on_conflict_do_nothing()
+    return len(db.session.execute(new_rows.returning(literal_column("1"))).all())

@@ -33,7 +33,7 @@ def render_error(
     title: str | None = None,
     message: str | None = None,
     reference: str | None = None,
-):
+) -> tuple[str, int]:
     default_title, default_message = MESSAGES.get(code, ("Something went wrong", ""))
     return (
         render_template(
@@ -66,7 +66,7 @@ def http_status(error: DomainError) -> int:
 
 def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
-    def refused(error: DomainError):
+    def refused(error: DomainError) -> tuple[str, int]:
         """An action's refusal that no view showed in place: its own page, nothing written."""
         db.session.rollback()
         status = http_status(error)
@@ -74,7 +74,7 @@ def register_errorhandlers(app: Flask) -> None:
         return render_error(status, message=None if status == 404 else error.message)
 
     @app.errorhandler(CSRFError)
-    def csrf_error(error: CSRFError):
+    def csrf_error(error: CSRFError) -> tuple[str, int]:
         return render_error(
             400,
             title="This form has expired",
@@ -83,16 +83,17 @@ def register_errorhandlers(app: Flask) -> None:
         )
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):
+    def http_error(error: HTTPException) -> tuple[str, int] | tuple[str, int, dict[str, str]]:
         if error.code is None or error.code >= 500:
             return internal_error(error)
         response = render_error(error.code)
-        if error.code == 429 and getattr(error, "retry_after", None):
-            return response[0], 429, {"Retry-After": str(error.retry_after)}
+        retry_after = getattr(error, "retry_after", None)
+        if error.code == 429 and retry_after:
+            return response[0], 429, {"Retry-After": str(retry_after)}
         return response
 
     @app.errorhandler(Exception)
-    def internal_error(error: Exception):
+    def internal_error(error: Exception) -> tuple[str, int]:
         if isinstance(error, HTTPException) and not isinstance(error, InternalServerError):
             return render_error(error.code or 500)
         db.session.rollback()

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from flask import Flask, current_app, g, render_template
+from flask import Flask, Response, current_app, g, render_template
 from flask_mail import Message
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -49,10 +49,10 @@ def queue_mail(
         "html_body": render_template(f"email/{kind}.html", subject=subject, **context),
         "dedupe_key": dedupe_key,
     }
-    statement = insert(OutboxMessage).values(values).returning(OutboxMessage.message_id)
+    statement = insert(OutboxMessage).values(values)
     if dedupe_key:
         statement = statement.on_conflict_do_nothing(index_elements=[OutboxMessage.dedupe_key])
-    message_id = db.session.scalar(statement)
+    message_id = db.session.scalar(statement.returning(OutboxMessage.message_id))
     if message_id is not None:
         g.setdefault("outbox_ids", []).append(message_id)
     return message_id
@@ -163,7 +163,7 @@ def register_mail(app: Flask) -> None:
     """Send the messages a request queued once its response has gone out."""
 
     @app.after_request
-    def deliver_after_response(response):
+    def deliver_after_response(response: Response) -> Response:
         outbox_ids = g.pop("outbox_ids", None)
         if outbox_ids and app.config["MAIL_DELIVER_AFTER_RESPONSE"]:
             response.call_on_close(lambda: _deliver_in_new_context(app, outbox_ids))

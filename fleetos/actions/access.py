@@ -10,6 +10,7 @@ function is one unit of work; refusals are domain errors (``Invalid``) or
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
@@ -336,7 +337,7 @@ def _emerge(link: Link, channel: str) -> tuple[Contact, bool]:
     )
 
 
-def _introduction(link: Link) -> dict[str, str]:
+def _introduction(link: Link) -> dict[str, Any]:
     invited_by = link.extra.get("invited_by")
     return {"introduced_by": str(invited_by)} if invited_by else {}
 

@@ -99,7 +99,7 @@ _OTHER = Company.__table__.alias("other")
 _ASSIGNEE = Contact.__table__.alias("assignee")
 
 
-def rows_query(contact: Contact, filters: Filters | None) -> Select:
+def rows_query(contact: Contact, filters: Filters | None) -> Select[Any]:
     """The list's SQL: this company's requests (in one status, unless ``filters`` is None)."""
     company = contact.company
     r, other, assignee = _R, _OTHER, _ASSIGNEE
@@ -147,7 +147,7 @@ def rows_query(contact: Contact, filters: Filters | None) -> Select:
     return query
 
 
-def _position(query: Select):
+def _position(query: Select[Any]) -> Any:
     columns = query.selected_columns
     return tuple_(columns.created_at, columns.request_id)
 

@@ -50,7 +50,8 @@ def rows() -> BaseResponse:
     filters = Filters.from_args(request.args)
     after = Cursor.decode(request.args.get("after"))
     if not is_htmx():  # without JavaScript, the same page as a full page
-        return redirect(url_for(".index", **request.args), code=303)
+        same_page: dict[str, Any] = request.args.to_dict()
+        return redirect(url_for(".index", **same_page), code=303)
     page = list_page(g.contact, filters, after)
     return fragment("dashboard/_rows.html", filters=filters, page=page)
 
@@ -184,7 +185,7 @@ def _list_context(filters: Filters, page: Page, after: Cursor | None) -> dict[st
 
 
 def _poll(filters: Filters, newest: Cursor | None) -> dict[str, Any]:
-    params = filters.params()
+    params: dict[str, Any] = filters.params()
     params["since"] = database_now().isoformat()
     if newest is not None:
         params["newest"] = newest.encode()

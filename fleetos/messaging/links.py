@@ -151,6 +151,8 @@ def _renewable(
     age_limit = FRESH_LINK_WINDOW + timedelta(seconds=purpose.max_age)
     if exc.date_signed is None or datetime.now(UTC) - exc.date_signed > age_limit:
         return None
+    if exc.payload is None:
+        return None
     try:
         payload = signed.load_payload(exc.payload)
     except BadSignature:

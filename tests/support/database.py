@@ -8,6 +8,7 @@ as soon as the test ends, so a long run (or a parallel one) never piles them up.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -92,7 +93,12 @@ def server_url() -> str:
         return libpq_url(url)
     from fleetos.embedded_db import embedded_database_url
 
-    return libpq_url(embedded_database_url(REPO_ROOT / "instance" / "test-pgdata", "postgres"))
+    data_dir = REPO_ROOT / "instance" / "test-pgdata"
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    # pytest-xdist workers start at once: one of them starts the server, the others attach.
+    with open(data_dir.parent / "test-pgdata.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return libpq_url(embedded_database_url(data_dir, "postgres"))
 
 
 @pytest.fixture(scope="session")
