@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms.fields.choices import SelectChoice
 
@@ -167,5 +167,3 @@ def _refused(
                 form.refused(refusal)
     return _page(found, refusal=refusal, note=note, transition=transition), http_status(refusal)
 
-
-__all__ = ["Response", "bp"]
