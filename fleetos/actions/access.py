@@ -54,8 +54,16 @@ def email_address(raw: str, *, field: str = "email") -> ContactAddress:
 # ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class LinkSent:
+    """A message with a link (or, for an unknown address, how to start) is on its way."""
+
+    address: str  # canonical
+    message: str  # which: "sign_in", "sign_up", "invite" or "unknown_address"
+
+
 @atomic
-def ask_for_sign_in(raw_address: str, next_path: str | None = None) -> None:
+def ask_for_sign_in(raw_address: str, next_path: str | None = None) -> LinkSent:
     """Mail a sign-in link if the address is known, was sent work, or is on a registered domain.
 
     The caller shows the same page either way. An unknown address is told
@@ -70,8 +78,9 @@ def ask_for_sign_in(raw_address: str, next_path: str | None = None) -> None:
             "Signing in to FleetOS",
             signup_url=external_url("auth.signup"),
         )
-    else:
-        _queue_sign_in(address.value, company, next_path)
+        return LinkSent(address.value, "unknown_address")
+    _queue_sign_in(address.value, company, next_path)
+    return LinkSent(address.value, "sign_in")
 
 
 def _queue_sign_in(address: str, company: Company, next_path: str | None) -> None:
@@ -97,11 +106,11 @@ class SignUp:
 
 
 @atomic
-def ask_for_sign_up(signup: SignUp) -> str:
+def ask_for_sign_up(signup: SignUp) -> LinkSent:
     """Mail a sign-up link; nothing but the message is stored until it is used.
 
     An address that is already a contact gets a sign-in link instead: one
-    address never founds a second company. Returns the canonical address.
+    address never founds a second company.
     """
     address = email_address(signup.email).value
     if signup.company_type not in COMPANY_TYPES:
@@ -109,7 +118,7 @@ def ask_for_sign_up(signup: SignUp) -> str:
     contact = ContactService.find(address)
     if contact is not None:
         _queue_sign_in(contact.contact_value, contact.company, None)
-        return address
+        return LinkSent(address, "sign_in")
     token = make_token(
         Purpose.SIGN_UP,
         address,
@@ -126,14 +135,14 @@ def ask_for_sign_up(signup: SignUp) -> str:
         company_name=signup.company_name,
         minutes=Purpose.SIGN_UP.max_age // 60,
     )
-    return address
+    return LinkSent(address, "sign_up")
 
 
 @atomic
 def invite_colleague(
     inviter: Contact, raw_address: str, display_name: str = "", *, channel: str = WEB
-) -> str:
-    """Mail an invite link to join the inviter's company; return the canonical address."""
+) -> LinkSent:
+    """Mail an invite link to join the inviter's company."""
     address = email_address(raw_address)
     existing = ContactService.find(address.value)
     if existing is not None and existing.company_id == inviter.company_id:
@@ -157,7 +166,7 @@ def invite_colleague(
         invitee=address.value,
         channel=channel,
     )
-    return address.value
+    return LinkSent(address.value, "invite")
 
 
 def _queue_invite(address: str, company: Company, token: str, *, inviter: Contact | None) -> None:
@@ -178,12 +187,12 @@ def _queue_invite(address: str, company: Company, token: str, *, inviter: Contac
 
 
 @atomic
-def send_fresh_link(token: str) -> str:
-    """Mail a new link like an expired or used one, to the same address; return it."""
+def send_fresh_link(token: str) -> LinkSent:
+    """Mail a new link like an expired or used one, to the same address."""
     link = _read_ignoring_expiry(token)
     if link.purpose is Purpose.SIGN_UP and ContactService.find(link.contact_value) is None:
         extra = {k: str(link.extra.get(k, "")) for k in ("company_name", "company_type")}
-        ask_for_sign_up(
+        return ask_for_sign_up(
             SignUp(
                 extra["company_name"],
                 extra["company_type"],
@@ -203,9 +212,8 @@ def send_fresh_link(token: str) -> str:
             **link.extra,
         )
         _queue_invite(link.contact_value, company, fresh, inviter=None)
-    else:
-        ask_for_sign_in(link.contact_value, link.next_path)
-    return link.contact_value
+        return LinkSent(link.contact_value, "invite")
+    return ask_for_sign_in(link.contact_value, link.next_path)
 
 
 def _read_ignoring_expiry(token: str) -> Link:

@@ -92,7 +92,7 @@ def signup() -> Page:
     form = SignUpForm(formdata=request.form if request.method == "POST" else None)
     if request.method == "GET" or not form.validate():
         return render_template("auth/signup.html", form=form), (422 if form.errors else 200)
-    address = access.ask_for_sign_up(
+    sent = access.ask_for_sign_up(
         access.SignUp(
             company_name=form.company_name.data or "",
             company_type=form.company_type.data or "",
@@ -100,7 +100,7 @@ def signup() -> Page:
             display_name=form.display_name.data or "",
         )
     )
-    return render_template("auth/check_email.html", email=address)
+    return render_template("auth/check_email.html", email=sent.address)
 
 
 @bp.route("/link/<token>", methods=["GET"])
@@ -142,8 +142,8 @@ def use_link(token: str) -> Page:
 @link_requests_per_ip
 def fresh_link(token: str) -> Page:
     """Mail a new link to the address an expired or used link was for."""
-    address = access.send_fresh_link(token)
-    return render_template("auth/check_email.html", email=address)
+    sent = access.send_fresh_link(token)
+    return render_template("auth/check_email.html", email=sent.address)
 
 
 @bp.route("/logout", methods=["POST"])
@@ -167,13 +167,13 @@ def invite() -> Page:
         return render_template("auth/invite.html", form=form)
     if form.validate():
         try:
-            address = access.invite_colleague(
+            sent = access.invite_colleague(
                 g.contact, form.email.data or "", form.display_name.data or ""
             )
         except Invalid as refusal:
             form.refused(refusal)
         else:
-            flash(f"Invitation sent to {address}.", "success")
+            flash(f"Invitation sent to {sent.address}.", "success")
             back = safe_next(form.back.data, default=url_for("auth.invite"))
             return redirect(back, code=303)
     return render_template("auth/invite.html", form=form), 422

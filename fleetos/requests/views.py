@@ -166,4 +166,3 @@ def _refused(
             if form is not None:
                 form.refused(refusal)
     return _page(found, refusal=refusal, note=note, transition=transition), http_status(refusal)
-
