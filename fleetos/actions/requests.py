@@ -55,11 +55,16 @@ class Created:
     supplier: Company
 
 
+def ensure_may_send(contact: Contact) -> None:
+    """Only fleets send requests (a channel may ask before it shows a form)."""
+    if not contact.company.is_fleet:
+        raise Forbidden("Only fleet companies send service requests.")
+
+
 @atomic
 def create_request(contact: Contact, new: NewRequest, *, channel: str = WEB) -> Created:
     """Send ``new`` to its supplier (which may emerge from the address), and tell them."""
-    if not contact.company.is_fleet:
-        raise Forbidden("Only fleet companies send service requests.")
+    ensure_may_send(contact)
     supplier, typed_address = _resolve_supplier(contact, new)
     if supplier is None:  # only now that nothing else is wrong may a supplier emerge
         assert typed_address is not None

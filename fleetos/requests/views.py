@@ -17,7 +17,7 @@ from wtforms.fields.choices import SelectChoice
 from .. import queries
 from ..actions import requests as act
 from ..auth.session import login_required
-from ..domain_errors import Conflict, Forbidden, Invalid
+from ..domain_errors import Conflict, Invalid
 from ..errors import http_status
 from ..forms import AssignForm, NoteForm, TransitionForm
 from ..lifecycle import actions_for, side_of
@@ -34,8 +34,7 @@ Page = str | tuple[str, int] | BaseResponse
 @login_required
 def new() -> Page:
     """Show the form for a new service request (fleets only)."""
-    if not g.company.is_fleet:
-        raise Forbidden("Only fleet companies send service requests.")
+    act.ensure_may_send(g.contact)
     return _new_form(NewRequestForm(formdata=None))
 
 
@@ -43,9 +42,8 @@ def new() -> Page:
 @login_required
 def create() -> Page:
     """Send a new service request to a supplier."""
+    act.ensure_may_send(g.contact)  # before the form: a supplier is refused, not corrected
     form = NewRequestForm()
-    if not g.company.is_fleet:
-        raise Forbidden("Only fleet companies send service requests.")
     if form.validate():
         try:
             created = act.create_request(g.contact, form.new_request())

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from fleetos.extensions import db
+from fleetos.extensions import Model, db
 from fleetos.models import Company, Contact, EventLog, OutboxMessage, ServiceRequest, UsedLinkToken
 from fleetos.outbox import deliver_due
 from tests.mailserver import MailServer, link_in
@@ -225,7 +225,7 @@ def row_counts(app: Flask) -> dict[str, int]:
     return _count(app, Company, Contact, ServiceRequest, EventLog, OutboxMessage)
 
 
-def _count(app: Flask, *models: type[db.Model]) -> dict[str, int]:  # type: ignore[name-defined]
+def _count(app: Flask, *models: type[Model]) -> dict[str, int]:
     with database(app):
         return {
             model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
