@@ -327,7 +327,7 @@ def make_endpoints(url: str, contact_id: uuid.UUID, deep_page: int) -> Endpoints
     import dashboard_app
     from sqlalchemy import event
 
-    from fleetos.dashboard.service import Cursor
+    from fleetos.dashboard.queries import Cursor
     from fleetos.extensions import db
 
     app = dashboard_app.create(url, SECRET_KEY)

@@ -41,8 +41,8 @@ from sqlalchemy import Select, select, tuple_
 from fleetos import create_app
 from fleetos.auth.session import load_current_contact
 from fleetos.config import normalise_database_url
-from fleetos.dashboard import service
-from fleetos.dashboard.service import PAGE_SIZE, Cursor, Filters, Page
+from fleetos.dashboard import queries as dashboard_queries
+from fleetos.dashboard.queries import PAGE_SIZE, Cursor, Filters, Page
 from fleetos.extensions import db
 from fleetos.htmx import fragment, is_htmx
 from fleetos.models import STATUSES, Company, Contact, RequestStatusCount
@@ -110,9 +110,9 @@ def list_query(is_supplier: bool, keyset: bool) -> CompiledQuery:
     )
     contact = Contact(contact_id=_CONTACT, company_id=_COMPANY)
     contact.__dict__["company"] = company  # set without the back-reference (lazy="raise")
-    query = service.rows_query(contact, Filters(status=_STATUS))
+    query = dashboard_queries.rows_query(contact, Filters(status=_STATUS))
     if keyset:
-        query = query.where(service._position(query) < tuple_(_AFTER_AT, _AFTER_ID))
+        query = query.where(dashboard_queries._position(query) < tuple_(_AFTER_AT, _AFTER_ID))
     return _compile(
         query.limit(_LIMIT),
         {
@@ -126,7 +126,8 @@ def list_query(is_supplier: bool, keyset: bool) -> CompiledQuery:
 
 
 def counts_query() -> CompiledQuery:
-    """``service.counts``'s statement (written out the same way: it builds it inline)."""
+    """``fleetos.queries.status_counts``'s statement (written out the same way: it builds it
+    inline)."""
     query = select(RequestStatusCount.status, RequestStatusCount.n).where(
         RequestStatusCount.company_id == _COMPANY, RequestStatusCount.side == _SIDE
     )

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, abort, g, redirect, request, url_for
+from flask import Flask, abort, g, redirect, request, send_from_directory, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wrappers import Response
 
 from .config import ConfigError, development_secret_key, load_config
 from .extensions import csrf, db, limiter, migrate
@@ -35,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_logging(app)
     register_request_limits(app)
     register_extensions(app)
+    register_templating(app)
     register_blueprints(app)
     register_health_checks(app)
     register_errorhandlers(app)
@@ -110,6 +112,12 @@ def register_errorhandlers(app: Flask) -> None:
     register(app)
 
 
+def register_templating(app: Flask) -> None:
+    from .templating import register_templating as register
+
+    register(app)
+
+
 def register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
     from .dashboard.views import bp as dashboard_bp
@@ -120,10 +128,16 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(requests_bp)
 
     @app.get("/")
-    def index():
+    def index() -> Response:
         """Send visitors where they belong: their dashboard, or sign-in."""
         target = "dashboard.index" if g.get("contact") else "auth.login"
         return redirect(url_for(target), code=303)
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        """The icon browsers ask for on their own, whatever the page links."""
+        assert app.static_folder is not None
+        return send_from_directory(app.static_folder, "favicon.ico", max_age=86400)
 
 
 def register_health_checks(app: Flask) -> None:

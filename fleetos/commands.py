@@ -74,7 +74,7 @@ def deliver_command(loop: bool, interval: float, batch: int) -> None:
 
     stopping = threading.Event()
 
-    def stop(signum, frame) -> None:  # finish the current message, then exit
+    def stop(signum: int, frame: object) -> None:  # finish the current message, then exit
         stopping.set()
 
     signal.signal(signal.SIGTERM, stop)
@@ -91,7 +91,7 @@ def deliver_command(loop: bool, interval: float, batch: int) -> None:
 @fleetos_cli.command("send-daily-links")
 def send_daily_links_command() -> None:
     """Queue today's dashboard link for each recently active supplier contact (once a day)."""
-    from .auth.service import send_daily_links
+    from .actions.digest import send_daily_links
 
     queued = send_daily_links()
     click.echo(f"queued {queued} daily links" if queued else "no daily links to queue today")
@@ -100,6 +100,6 @@ def send_daily_links_command() -> None:
 @fleetos_cli.command("forget-used-links")
 def forget_used_links_command() -> None:
     """Delete the records of used sign-in links that have expired anyway (safe to run often)."""
-    from .auth.service import forget_expired_links
+    from .actions.housekeeping import forget_expired_links
 
     click.echo(f"forgot {forget_expired_links()} expired used links")

@@ -56,7 +56,11 @@ class CompanyService:
     def create(cls, *, name: str, company_type: str, first_address: str | None = None) -> Company:
         """Create a company, registering ``first_address``'s domain if private and unclaimed."""
         domain = domain_of(first_address) if first_address else None
-        if domain and (is_public_mail_domain(domain) or cls.for_domain(first_address)):
+        if (
+            first_address
+            and domain
+            and (is_public_mail_domain(domain) or cls.for_domain(first_address))
+        ):
             domain = None
         company = Company(name=name, company_type=company_type, email_domain=domain)
         db.session.add(company)

@@ -67,14 +67,14 @@ class ContactService:
             first_seen_at=func.now(),
             last_seen_at=func.now(),
         )
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             index_elements=[Contact.contact_value],
             set_={
                 "last_seen_at": func.now(),
                 "display_name": func.coalesce(Contact.display_name, stmt.excluded.display_name),
             },
         ).returning(Contact.contact_id, text("(xmax = 0) AS inserted"))
-        contact_id, inserted = db.session.execute(stmt).one()
+        contact_id, inserted = db.session.execute(upsert).one()
         contact = db.session.get(Contact, contact_id, populate_existing=True)
         assert contact is not None
         return contact, bool(inserted)

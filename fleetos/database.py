@@ -206,7 +206,7 @@ def bound_answers(engine: Engine, app: Flask) -> Breaker:
     breaker = Breaker()
 
     @event.listens_for(engine, "do_connect")
-    def connect(dialect, connection_record, cargs, cparams):
+    def connect(dialect: Any, connection_record: Any, cargs: Any, cparams: Any) -> Any:
         probe = breaker.admit()
         try:
             connection = BoundedConnection.connect(*cargs, **cparams)

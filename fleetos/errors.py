@@ -14,8 +14,9 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .database import describe, is_unavailable
+from .domain_errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from .extensions import db
-from .logs import OncePerBurst, current_request_id
+from .logs import OncePerBurst, current_correlation_id
 
 log = logging.getLogger(__name__)
 outage_log = OncePerBurst(log)
@@ -49,15 +50,15 @@ def render_error(
     *,
     title: str | None = None,
     message: str | None = None,
-    request_id: str | None = None,
+    reference: str | None = None,
     signed_out_header: bool = False,
-):
+) -> tuple[str, int]:
     default_title, default_message = MESSAGES.get(code, ("Something went wrong", ""))
-    context = {
+    context: dict[str, object] = {
         "code": code,
         "title": title or default_title,
         "message": message or default_message,
-        "request_id": request_id,
+        "reference": reference,
     }
     if signed_out_header:
         # The header would read the signed-in contact, which may need the database.
@@ -70,7 +71,7 @@ def unavailable(error: BaseException) -> Response:
     _forget_failed_transaction()
     outage_log.warning(
         "database unavailable, answering 503 (request id %s): %s",
-        current_request_id(),
+        current_correlation_id(),
         describe(error),
     )
     message = (
@@ -102,9 +103,34 @@ def _forget_failed_transaction() -> None:
         log.debug("rollback after a database fault failed", exc_info=True)
 
 
+# Domain errors carry no HTTP; this is the one place that gives them a status.
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
+    Invalid: 422,
+}
+
+
+def http_status(error: DomainError) -> int:
+    """The HTTP status that answers a domain error (also where a view shows it in place)."""
+    for kind in type(error).__mro__:
+        if kind in DOMAIN_STATUS:
+            return DOMAIN_STATUS[kind]
+    return 400
+
+
 def register_errorhandlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def refused(error: DomainError) -> tuple[str, int]:
+        """An action's refusal that no view showed in place: its own page, nothing written."""
+        db.session.rollback()
+        status = http_status(error)
+        # Not found says nothing more: a request of another company looks like none at all.
+        return render_error(status, message=None if status == 404 else error.message)
+
     @app.errorhandler(CSRFError)
-    def csrf_error(error: CSRFError):
+    def csrf_error(error: CSRFError) -> tuple[str, int]:
         return render_error(
             400,
             title="This form has expired",
@@ -113,16 +139,19 @@ def register_errorhandlers(app: Flask) -> None:
         )
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):
+    def http_error(
+        error: HTTPException,
+    ) -> tuple[str, int] | tuple[str, int, dict[str, str]] | Response:
         if error.code is None or error.code >= 500:
             return internal_error(error)
         response = render_error(error.code)
-        if error.code == 429 and getattr(error, "retry_after", None):
-            return response[0], 429, {"Retry-After": str(error.retry_after)}
+        retry_after = getattr(error, "retry_after", None)
+        if error.code == 429 and retry_after:
+            return response[0], 429, {"Retry-After": str(retry_after)}
         return response
 
     @app.errorhandler(Exception)
-    def internal_error(error: Exception):
+    def internal_error(error: Exception) -> tuple[str, int] | Response:
         if isinstance(error, HTTPException) and not isinstance(error, InternalServerError):
             return render_error(error.code or 500)
         if is_unavailable(error):
@@ -130,15 +159,17 @@ def register_errorhandlers(app: Flask) -> None:
         _forget_failed_transaction()
         # The id the response header and the request's log line carry too,
         # so a reference quoted by a user leads straight to this traceback.
-        request_id = current_request_id()
+        correlation_id = current_correlation_id()
         log.exception(
-            "unhandled error, request id %s", request_id, extra={"request_id": request_id}
+            "unhandled error, request id %s",
+            correlation_id,
+            extra={"correlation_id": correlation_id},
         )
         return render_error(
             500,
             title="Something went wrong on our side",
             message="It has been logged. Try again in a moment; if it keeps happening, "
             "tell us the reference below.",
-            request_id=request_id,
+            reference=correlation_id,
             signed_out_header=True,
         )

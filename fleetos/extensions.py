@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
 
 # Constraint names exactly as PostgreSQL would pick them for the seed's
 # inline constraints (contacts_pkey, contacts_company_id_fkey, ...), so that
@@ -20,7 +23,18 @@ NAMING_CONVENTION = {
     "pk": "%(table_name)s_pkey",
 }
 
-db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+# The models' base class: Flask-SQLAlchemy's db.Model, which the type checker sees as
+# the declarative Base it is built on (db.Model itself is made at run time).
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate()
 csrf = CSRFProtect()
 # The client address as the app sees it; behind a proxy, ProxyFix makes it the real one.

@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .database import DatabaseUnavailable, describe
 from .extensions import db
-from .logs import REQUEST_ID_HEADER, OncePerBurst, log_request_fields, request_id_from
+from .logs import REQUEST_ID_HEADER, OncePerBurst, correlation_id_from, log_request_fields
 
 log = logging.getLogger(__name__)
 not_ready_log = OncePerBurst(log)
@@ -158,13 +158,15 @@ class Probes:
             "/readyz": Readiness(app),
         }
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         check = self.checks.get(environ.get("PATH_INFO", ""))
         if check is None:
             return self.wsgi_app(environ, start_response)
         started = time.perf_counter()
         method = environ.get("REQUEST_METHOD", "GET")
-        request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
+        correlation_id = correlation_id_from(environ.get("HTTP_X_REQUEST_ID"))
         if method in ("GET", "HEAD"):
             body, status = check()
         else:
@@ -174,7 +176,7 @@ class Probes:
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(payload))),
             ("Cache-Control", "no-store"),
-            (REQUEST_ID_HEADER, request_id),
+            (REQUEST_ID_HEADER, correlation_id),
         ]
         if status == 405:
             headers.append(("Allow", "GET, HEAD"))
@@ -185,7 +187,7 @@ class Probes:
             status=status,
             started=started,
             contact_id=None,
-            request_id=request_id,
+            correlation_id=correlation_id,
         )
         return [b"" if method == "HEAD" else payload]
 

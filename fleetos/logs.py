@@ -10,6 +10,7 @@ import threading
 import time
 import traceback
 import uuid
+from typing import Any
 
 import psycopg
 from flask import Flask, Response, g, request
@@ -56,7 +57,7 @@ class LineFormatter(logging.Formatter):
             return record.getMessage()
         return super().format(record)
 
-    def formatException(self, ei) -> str:
+    def formatException(self, ei: Any) -> str:
         return safe_traceback(ei[1]) if ei[1] is not None else super().formatException(ei)
 
 
@@ -146,40 +147,43 @@ class OncePerBurst:
 LOGGERS_WITH_PATHS = ("werkzeug", "gunicorn.access", "gunicorn.error", "fleetos")
 
 
-def new_request_id() -> str:
+# The id that ties a request's log line, its response header and its error page
+# together: its "correlation id" in code (request_id names a service request's
+# key), its public names X-Request-ID and the log field request_id.
+def new_correlation_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
-def request_id_from(header: str | None) -> str:
+def correlation_id_from(header: str | None) -> str:
     """The caller's request id if it is a sane one, else a new one."""
     if header and SANE_REQUEST_ID.fullmatch(header):
         return header
-    return new_request_id()
+    return new_correlation_id()
 
 
-def current_request_id() -> str:
+def current_correlation_id() -> str:
     """This request's id (made now if the request never got one, e.g. a hook failed first)."""
-    if not g.get("request_id"):
-        g.request_id = new_request_id()
-    return g.request_id
+    if not g.get("correlation_id"):
+        g.correlation_id = new_correlation_id()
+    return str(g.correlation_id)
 
 
 def start_request() -> None:
-    g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+    g.correlation_id = correlation_id_from(request.headers.get(REQUEST_ID_HEADER))
     g.request_started = time.perf_counter()
 
 
 def log_request(response: Response) -> Response:
     """Log the finished request as one JSON line and hand its id back to the caller."""
-    request_id = current_request_id()
-    response.headers[REQUEST_ID_HEADER] = request_id
+    correlation_id = current_correlation_id()
+    response.headers[REQUEST_ID_HEADER] = correlation_id
     log_request_fields(
         method=request.method,
         path=request.path,
         status=response.status_code,
         started=g.get("request_started"),
         contact_id=contact_id(g.get("contact")),
-        request_id=request_id,
+        correlation_id=correlation_id,
     )
     return response
 
@@ -191,7 +195,7 @@ def log_request_fields(
     status: int,
     started: float | None,
     contact_id: str | None,
-    request_id: str,
+    correlation_id: str,
 ) -> None:
     """The request's JSON line (also for the health probes, which never reach Flask)."""
     fields = {
@@ -201,7 +205,7 @@ def log_request_fields(
         "status": status,
         "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
         "contact_id": contact_id,
-        "request_id": request_id,
+        "request_id": correlation_id,
     }
     request_log.info(json.dumps(fields), extra={"request_fields": fields})
 

@@ -17,23 +17,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.elements import conv
 
-from .extensions import db
+from .extensions import Model
+
+# Statuses, priorities and the order between statuses are the lifecycle's (lifecycle.py).
+from .lifecycle import PRIORITIES as PRIORITIES
+from .lifecycle import STATUSES as STATUSES
 
 COMPANY_TYPES = ("fleet", "supplier")
 CONTACT_TYPES = ("email", "phone")
-PRIORITIES = ("low", "normal", "high", "urgent")
-STATUSES = ("new", "acknowledged", "in_progress", "completed", "declined")
-FINAL_STATUSES = frozenset({"completed", "declined"})
-
-# The lifecycle: which status may follow which. The database's valid_status
-# constraint only knows the set of statuses; the order lives here.
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "new": frozenset({"acknowledged", "declined"}),
-    "acknowledged": frozenset({"in_progress", "declined"}),
-    "in_progress": frozenset({"completed", "declined"}),
-    "completed": frozenset(),
-    "declined": frozenset(),
-}
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -44,7 +35,7 @@ def _uuid_pk() -> Mapped[uuid.UUID]:
     return mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
 
 
-class Company(db.Model):
+class Company(Model):
     """A fleet (owns vehicles) or a supplier (services them). Companies own the work."""
 
     __tablename__ = "companies"
@@ -70,7 +61,7 @@ class Company(db.Model):
         return f"<Company {self.name!r} {self.company_type}>"
 
 
-class LegacyUser(db.Model):
+class LegacyUser(Model):
     """A v1 account row. Read-only: kept so that a rollback to v1 stays possible."""
 
     __tablename__ = "users"
@@ -84,7 +75,7 @@ class LegacyUser(db.Model):
     last_login_at: Mapped[datetime | None]
 
 
-class Contact(db.Model):
+class Contact(Model):
     """An e-mail address or phone number that has used FleetOS; never signs up."""
 
     __tablename__ = "contacts"
@@ -123,7 +114,7 @@ class Contact(db.Model):
         return f"<Contact {self.contact_value!r}>"
 
 
-class ServiceRequest(db.Model):
+class ServiceRequest(Model):
     """Work a fleet company asks a supplier company to do on one vehicle."""
 
     __tablename__ = "service_requests"
@@ -186,19 +177,8 @@ class ServiceRequest(db.Model):
     submitted_by: Mapped[Contact | None] = relationship(foreign_keys=[submitted_by_contact_id])
     assigned_to: Mapped[Contact | None] = relationship(foreign_keys=[assigned_to_contact_id])
 
-    def can_move_to(self, status: str) -> bool:
-        return self.can_move_from(self.status, status)
 
-    @staticmethod
-    def can_move_from(current: str, status: str) -> bool:
-        return status in TRANSITIONS.get(current, frozenset())
-
-    @property
-    def is_final(self) -> bool:
-        return self.status in FINAL_STATUSES
-
-
-class EventLog(db.Model):
+class EventLog(Model):
     """The audit trail: one row per access or action."""
 
     __tablename__ = "event_log"
@@ -234,7 +214,7 @@ class EventLog(db.Model):
 OUTBOX_STATUSES = ("pending", "sent", "failed", "expired")
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Model):
     """A message to send, written in the same transaction as the change that causes it.
 
     The delivery worker (``flask fleetos deliver``) sends it, so a message is
@@ -273,7 +253,7 @@ class OutboxMessage(db.Model):
     expires_at: Mapped[datetime | None]
 
 
-class UsedLinkToken(db.Model):
+class UsedLinkToken(Model):
     """The id of every link that has been used: a link works once."""
 
     __tablename__ = "used_link_tokens"
@@ -284,7 +264,7 @@ class UsedLinkToken(db.Model):
     used_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
 
 
-class RequestStatusCount(db.Model):
+class RequestStatusCount(Model):
     """How many requests a company has per status, on its side (fleet or supplier).
 
     Maintained by a trigger on service_requests (migration 0005), so reading

@@ -32,9 +32,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
-from flask import Flask, current_app, g, render_template
+from flask import Flask, Response, current_app, g, render_template
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
@@ -75,7 +76,7 @@ def queue_mail(
     With a ``dedupe_key`` that is already in the outbox, nothing is added and
     None is returned. The caller's unit of work commits.
     """
-    values = {
+    values: dict[str, Any] = {
         "kind": kind,
         "recipient": recipient,
         "subject": subject,
@@ -87,10 +88,10 @@ def queue_mail(
     lifetime = EXPIRES_WITH_ITS_LINK.get(kind)
     if lifetime:
         values["expires_at"] = func.now() + timedelta(seconds=int(current_app.config[lifetime]))
-    statement = insert(OutboxMessage).values(values).returning(OutboxMessage.message_id)
+    statement = insert(OutboxMessage).values(values)
     if dedupe_key:
         statement = statement.on_conflict_do_nothing(index_elements=[OutboxMessage.dedupe_key])
-    message_id = db.session.scalar(statement)
+    message_id = db.session.scalar(statement.returning(OutboxMessage.message_id))
     if message_id is not None:
         g.setdefault("outbox_ids", []).append(message_id)
     return message_id
@@ -409,7 +410,7 @@ def register_mail(app: Flask) -> None:
     app.extensions["fleetos_background_sender"] = sender
 
     @app.after_request
-    def deliver_after_response(response):
+    def deliver_after_response(response: Response) -> Response:
         outbox_ids = g.pop("outbox_ids", None)
         if outbox_ids:
             response.call_on_close(lambda: sender.submit(outbox_ids))

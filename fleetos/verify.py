@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from alembic.script import ScriptDirectory
 from flask import current_app
@@ -15,7 +16,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import InstrumentedAttribute
 
 from .extensions import db
-from .models import STATUSES, ServiceRequest
+from .lifecycle import STATUSES
+from .models import ServiceRequest
 
 OK, WARN, FAIL, INFO = "ok", "warn", "FAIL", "info"
 
@@ -173,7 +175,7 @@ def check_migrated_data() -> Iterator[Check]:
     )
 
 
-def _requests_missing(column: InstrumentedAttribute, what: str, why: str) -> Iterator[Check]:
+def _requests_missing(column: InstrumentedAttribute[Any], what: str, why: str) -> Iterator[Check]:
     ids = [
         str(request_id)
         for request_id in db.session.scalars(

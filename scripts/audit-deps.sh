@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Audit the locked dependencies (requirements.lock) for known vulnerabilities.
+# Audit the locked dependencies (requirements.lock, requirements-dev.lock) for known vulnerabilities.
 #
 # Fails on any known vulnerability. pip-audit reads vulnerability data from
 # PyPI's JSON API (or OSV); where neither can be reached (a registry mirror
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 report="$(mktemp)"
 trap 'rm -f "$report"' EXIT
-.venv/bin/pip-audit -r requirements.lock --no-deps --disable-pip --format json --output "$report" \
+.venv/bin/pip-audit -r requirements.lock -r requirements-dev.lock --no-deps --disable-pip --format json --output "$report" \
     2>/dev/null || true
 .venv/bin/python - "$report" <<'PY'
 import json

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import flask_cli
 from tests.migrations.conftest import execute, migrate, query
+from tests.support.apps import flask_cli
 
 
 def test_verify_passes_on_an_upgraded_v1_database_and_reports_orphans(v1_database):

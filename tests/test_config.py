@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fleetos.config import ConfigError, load_config, normalise_database_url
-from tests.conftest import flask_cli
+from tests.support.apps import flask_cli
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,10 @@ def test_environment_is_read(head_database):
 
 def test_factory_registers_the_blueprints(app):
     assert {"auth", "dashboard", "requests"} <= set(app.blueprints)
+
+
+def test_the_favicon_browsers_ask_for_is_served(app):
+    with app.test_client().get("/favicon.ico") as response:
+        assert response.status_code == 200
+        assert response.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    assert 'rel="icon" href="/favicon.ico"' in app.test_client().get("/auth/login").text

@@ -14,7 +14,8 @@ from fleetos.contacts import ContactService, InvalidContact
 from fleetos.events import EventLogService
 from fleetos.extensions import db
 from fleetos.models import Company, Contact, EventLog
-from tests.conftest import app_for, libpq_url
+from tests.support.apps import app_for
+from tests.support.database import libpq_url
 
 SAME_EVERYWHERE = [
     (" Dana.Dispatch@Acme-Fleet.com ", "dana.dispatch@acme-fleet.com"),
@@ -28,11 +29,11 @@ SAME_EVERYWHERE = [
 
 
 @pytest.mark.parametrize(("raw", "canonical"), SAME_EVERYWHERE)
-def test_python_canonical_form(app, raw, canonical):
+def test_python_canonical_form(app_context, raw, canonical):
     assert ContactService.canonicalise(raw).value == canonical
 
 
-def test_national_phone_numbers_use_the_default_region(app):
+def test_national_phone_numbers_use_the_default_region(app_context):
     assert ContactService.canonicalise("020 7946 0958").value == "+442079460958"
     assert (
         ContactService.canonicalise("(415) 555-2671", default_region="US").value == "+14155552671"
@@ -49,20 +50,20 @@ def test_national_phone_numbers_use_the_default_region(app):
         ("call me maybe", "not a valid phone number"),
     ],
 )
-def test_bad_input_is_a_domain_error_not_a_database_error(app, raw, message):
+def test_bad_input_is_a_domain_error_not_a_database_error(app_context, raw, message):
     with pytest.raises(InvalidContact, match=message):
         ContactService.get_or_create(raw, company_id=uuid.uuid4())
 
 
 @pytest.fixture
-def company(app) -> Company:
+def company(app_context) -> Company:
     company = Company(name="Acme Fleet", company_type="fleet", email_domain="acme-fleet.com")
     db.session.add(company)
     db.session.commit()
     return company
 
 
-def test_sql_function_canonicalises_like_python(app, company):
+def test_sql_function_canonicalises_like_python(app_context, company):
     for raw, canonical in SAME_EVERYWHERE:
         contact_type = "email" if "@" in raw else "phone"
         contact_id = db.session.scalar(
@@ -74,7 +75,7 @@ def test_sql_function_canonicalises_like_python(app, company):
     db.session.rollback()
 
 
-def test_sql_function_refuses_what_python_refuses(app, company):
+def test_sql_function_refuses_what_python_refuses(app_context, company):
     for raw, contact_type in [("dana@", "email"), ("020 7946 0958", "phone"), ("x", "fax")]:
         with pytest.raises(Exception, match=r"not an e-mail address|international format|must be"):
             db.session.execute(
@@ -84,7 +85,7 @@ def test_sql_function_refuses_what_python_refuses(app, company):
         db.session.rollback()
 
 
-def test_get_or_create_creates_then_finds(app, company):
+def test_get_or_create_creates_then_finds(app_context, company):
     contact, created = ContactService.get_or_create(
         " Dana@Acme-Fleet.com", company_id=company.company_id, display_name="Dana"
     )
@@ -108,7 +109,7 @@ def test_get_or_create_creates_then_finds(app, company):
     assert ContactService.find("not an address") is None
 
 
-def test_last_active_is_the_most_recently_seen(app, company):
+def test_last_active_is_the_most_recently_seen(app_context, company):
     for value, hour in [
         ("a@acme-fleet.com", 9),
         ("b@acme-fleet.com", 11),
@@ -127,7 +128,7 @@ def test_last_active_is_the_most_recently_seen(app, company):
     assert ContactService.last_active(uuid.uuid4()) is None
 
 
-def test_event_log_records_who_did_what(app, company):
+def test_event_log_records_who_did_what(app_context, company):
     contact, _ = ContactService.get_or_create("dana@acme-fleet.com", company_id=company.company_id)
     EventLogService.record(
         "contact.signed_in",

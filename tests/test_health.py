@@ -11,8 +11,8 @@ from flask import Flask
 
 from fleetos import MIGRATIONS_DIR
 from fleetos.extensions import db, limiter
-from tests.conftest import build_app
 from tests.migrations.conftest import execute, migrate
+from tests.support.apps import build_app
 
 HEAD = ",".join(sorted(ScriptDirectory(str(MIGRATIONS_DIR)).get_heads()))
 UNREACHABLE = "postgresql://x@127.0.0.1:1/x"

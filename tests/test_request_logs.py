@@ -14,7 +14,7 @@ from fleetos.config import ConfigError, load_config
 from fleetos.extensions import db
 from fleetos.logs import log_to_stderr
 from fleetos.models import Company, Contact
-from tests.conftest import build_app
+from tests.support.apps import build_app
 
 FIELDS = {"method", "path", "status", "duration_ms", "contact_id", "request_id"}
 TOKEN = "eyJzZWNyZXQiOiJ0b2tlbiJ9.secret-part.more-secret"

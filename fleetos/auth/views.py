@@ -13,13 +13,18 @@ from flask import (
     request,
     url_for,
 )
+from werkzeug.wrappers import Response as BaseResponse
 
+from ..actions import access
+from ..domain_errors import Invalid
 from ..extensions import limiter
-from . import service
+from ..messaging.links import Link, LinkError, safe_next
+from .forms import InviteForm, SignInForm, SignUpForm
 from .session import end_session, login_required, start_session
-from .tokens import LinkError, safe_next
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+Page = str | tuple[str, int] | BaseResponse
 
 LINK_ERROR_STATUS = {"invalid": 400, "expired": 410, "used": 410}
 
@@ -31,11 +36,11 @@ def _address_key() -> str:
 
 
 def _per_ip() -> str:
-    return current_app.config["LINK_REQUEST_LIMIT_PER_IP"]
+    return str(current_app.config["LINK_REQUEST_LIMIT_PER_IP"])
 
 
 def _per_address() -> str:
-    return current_app.config["LINK_REQUEST_LIMIT_PER_ADDRESS"]
+    return str(current_app.config["LINK_REQUEST_LIMIT_PER_ADDRESS"])
 
 
 # One budget per client and one per address, shared by every form that mails a link.
@@ -54,74 +59,78 @@ def private_link_pages(response: Response) -> Response:
     return response
 
 
+@bp.errorhandler(LinkError)
+def link_error(error: LinkError) -> tuple[str, int]:
+    """A link that cannot be used: say why, and offer a fresh one where we know the address."""
+    token = (request.view_args or {}).get("token", "")
+    page = render_template(
+        "auth/link_error.html", reason=error.reason, link=error.link, token=token
+    )
+    return page, LINK_ERROR_STATUS[error.reason]
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @link_requests_per_ip
 @link_requests_per_address
-def login():
+def login() -> Page:
     """Ask for a sign-in link by e-mail."""
+    form = SignInForm(formdata=request.form if request.method == "POST" else None)
     next_path = safe_next(request.values.get("next"))
-    if request.method == "GET":
-        return render_template("auth/login.html", email="", next=next_path, errors={})
-    email = request.form.get("email", "")
-    try:
-        service.request_sign_in(email, next_path)
-    except service.AuthError as exc:
-        errors = {exc.field: str(exc)}
-        return render_template("auth/login.html", email=email, next=next_path, errors=errors), 422
-    return render_template("auth/check_email.html", email=email.strip())
+    if request.method == "GET" or not form.validate():
+        return render_template("auth/login.html", form=form, next=next_path), (
+            422 if form.errors else 200
+        )
+    access.ask_for_sign_in(form.email.data or "", next_path)
+    return render_template("auth/check_email.html", email=form.email.data)
 
 
 @bp.route("/signup", methods=["GET", "POST"])
 @link_requests_per_ip
 @link_requests_per_address
-def signup():
+def signup() -> Page:
     """Start a company: its first contact confirms by the e-mailed link."""
-    form = service.SignUp(
-        company_name=request.form.get("company_name", ""),
-        company_type=request.form.get("company_type", ""),
-        email=request.form.get("email", ""),
-        display_name=request.form.get("display_name", ""),
+    form = SignUpForm(formdata=request.form if request.method == "POST" else None)
+    if request.method == "GET" or not form.validate():
+        return render_template("auth/signup.html", form=form), (422 if form.errors else 200)
+    sent = access.ask_for_sign_up(
+        access.SignUp(
+            company_name=form.company_name.data or "",
+            company_type=form.company_type.data or "",
+            email=form.email.data or "",
+            display_name=form.display_name.data or "",
+        )
     )
-    if request.method == "GET":
-        return render_template("auth/signup.html", form=form, errors={})
-    cleaned, errors = form.validated()
-    if errors:
-        return render_template("auth/signup.html", form=form, errors=errors), 422
-    service.request_sign_up(cleaned)
-    return render_template("auth/check_email.html", email=cleaned.email)
+    return render_template("auth/check_email.html", email=sent.address)
 
 
 @bp.route("/link/<token>", methods=["GET"])
-def link(token: str):
+def link(token: str) -> Page:
     """Show who the link signs in, with one button; creates and consumes nothing.
 
     Mail scanners fetch links before people do: a GET (or HEAD) must neither
     burn the link nor sign anyone in.
     """
     try:
-        preview = service.preview_link(token)
+        preview = access.preview_link(token)
     except LinkError as exc:
-        if _signed_in_as(exc.link):
+        if exc.link is not None and _signed_in_as(exc.link):
             return redirect(exc.link.next_path, code=303)
-        return _link_error(exc, token)
+        raise
     if _signed_in_as(preview.link):
         # Already signed in as this address (a second notification, say): just go there.
         return redirect(preview.link.next_path, code=303)
     return render_template("auth/confirm_link.html", preview=preview, token=token)
 
 
-def _signed_in_as(link) -> bool:
+def _signed_in_as(link: Link) -> bool:
     contact = g.get("contact")
-    return link is not None and contact is not None and contact.contact_value == link.contact_value
+    return contact is not None and contact.contact_value == link.contact_value
 
 
 @bp.route("/link/<token>", methods=["POST"])
-def use_link(token: str):
+def use_link(token: str) -> Page:
     """Use the link: sign in (the contact emerges on first use) and go on."""
-    try:
-        result = service.sign_in_with_link(token, client_ip=request.remote_addr)
-    except LinkError as exc:
-        return _link_error(exc, token)
+    result = access.sign_in_with_link(token, client_ip=request.remote_addr)
     start_session(result.contact)
     if result.created:
         flash(f"Welcome to FleetOS, {result.contact.label}.", "success")
@@ -131,27 +140,17 @@ def use_link(token: str):
 
 @bp.route("/link/<token>/fresh", methods=["POST"])
 @link_requests_per_ip
-def fresh_link(token: str):
+def fresh_link(token: str) -> Page:
     """Mail a new link to the address an expired or used link was for."""
-    try:
-        address = service.send_fresh_link(token)
-    except LinkError as exc:
-        return _link_error(exc, token)
-    return render_template("auth/check_email.html", email=address)
-
-
-def _link_error(exc: LinkError, token: str):
-    return (
-        render_template("auth/link_error.html", reason=exc.reason, link=exc.link, token=token),
-        LINK_ERROR_STATUS[exc.reason],
-    )
+    sent = access.send_fresh_link(token)
+    return render_template("auth/check_email.html", email=sent.address)
 
 
 @bp.route("/logout", methods=["POST"])
-def logout():
+def logout() -> Page:
     """Sign out."""
     if g.get("contact") is not None:
-        service.record_sign_out(g.contact)
+        access.sign_out(g.contact)
     end_session()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"), code=303)
@@ -161,22 +160,20 @@ def logout():
 @login_required
 @link_requests_per_ip
 @link_requests_per_address
-def invite():
+def invite() -> Page:
     """Invite a colleague to this company by e-mail."""
-    email = request.form.get("email", "")
-    display_name = request.form.get("display_name", "")
+    form = InviteForm(formdata=request.form if request.method == "POST" else None)
     if request.method == "GET":
-        return render_template("auth/invite.html", email="", display_name="", errors={})
-    try:
-        address = service.invite_colleague(g.contact, email, display_name)
-    except service.AuthError as exc:
-        errors = {exc.field: str(exc)}
-        return (
-            render_template(
-                "auth/invite.html", email=email, display_name=display_name, errors=errors
-            ),
-            422,
-        )
-    flash(f"Invitation sent to {address}.", "success")
-    back = safe_next(request.form.get("back"), default=url_for("auth.invite"))
-    return redirect(back, code=303)
+        return render_template("auth/invite.html", form=form)
+    if form.validate():
+        try:
+            sent = access.invite_colleague(
+                g.contact, form.email.data or "", form.display_name.data or ""
+            )
+        except Invalid as refusal:
+            form.refused(refusal)
+        else:
+            flash(f"Invitation sent to {sent.address}.", "success")
+            back = safe_next(form.back.data, default=url_for("auth.invite"))
+            return redirect(back, code=303)
+    return render_template("auth/invite.html", form=form), 422

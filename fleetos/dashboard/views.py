@@ -1,34 +1,43 @@
 """A company's work at a glance: counts per status, a live list, the company page.
 
 Every full page includes the very partials that the htmx endpoints return,
-and every htmx link and action also works as a plain link or form.
+and every htmx link and action also works as a plain link or form. The rows'
+actions are the dashboard's own endpoints: with htmx they answer with the row
+(and the counts, out of band), without it they go back to the same list.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, current_app, g, redirect, request, url_for
+from flask import Blueprint, Response, current_app, flash, g, redirect, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
+from .. import queries
+from ..actions import requests as act
+from ..auth.forms import InviteForm
 from ..auth.session import login_required
+from ..clock import as_utc, database_now
+from ..domain_errors import DomainError, NotFound
+from ..errors import http_status
+from ..forms import AssignForm, TransitionForm
 from ..htmx import fragment, is_htmx, page_or_fragment
-from ..models import TRANSITIONS
-from ..requests.service import ACTION_LABELS
-from . import service
-from .service import Cursor, Filters
+from ..messaging.links import safe_next
+from .queries import Cursor, Filters, Page, changes_since, list_page, one_row
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
 
 @bp.get("")
 @login_required
-def index():
+def index() -> Response:
     """Show the company's requests in the chosen status, with counts and filters."""
     filters = Filters.from_args(request.args)
     after = Cursor.decode(request.args.get("after"))
-    page = service.list_page(g.contact, filters, after)
+    page = list_page(g.contact, filters, after)
     return page_or_fragment(
         "dashboard/index.html", "dashboard/_body.html", **_list_context(filters, page, after)
     )
@@ -36,32 +45,35 @@ def index():
 
 @bp.get("/rows")
 @login_required
-def rows():
+def rows() -> BaseResponse:
     """The next page of rows (the "load older" button)."""
     filters = Filters.from_args(request.args)
     after = Cursor.decode(request.args.get("after"))
     if not is_htmx():  # without JavaScript, the same page as a full page
-        return redirect(url_for(".index", **request.args), code=303)
-    page = service.list_page(g.contact, filters, after)
+        same_page: dict[str, Any] = request.args.to_dict()
+        return redirect(url_for(".index", **same_page), code=303)
+    page = list_page(g.contact, filters, after)
     return fragment("dashboard/_rows.html", filters=filters, page=page)
 
 
 @bp.get("/counts")
 @login_required
-def counts():
+def counts() -> Response:
     """The count tabs on their own."""
     filters = Filters.from_args(request.args)
-    return fragment("dashboard/_counts.html", filters=filters, counts=service.counts(g.company))
+    return fragment(
+        "dashboard/_counts.html", filters=filters, counts=queries.status_counts(g.company)
+    )
 
 
 @bp.get("/updates")
 @login_required
-def updates():
+def updates() -> Response:
     """What changed since the last poll: new rows on top, changed rows, counts."""
     filters = Filters.from_args(request.args)
     newest = Cursor.decode(request.args.get("newest"))
     since = _parse_time(request.args.get("since"))
-    changes = service.changes_since(g.contact, filters, since, newest)
+    changes = changes_since(g.contact, filters, since, newest)
     if changes.new_rows:
         top = changes.new_rows[0]
         newest = Cursor(top.created_at, top.request_id)
@@ -69,51 +81,112 @@ def updates():
         "dashboard/_updates.html",
         filters=filters,
         changes=changes,
-        counts=service.counts(g.company),
+        counts=queries.status_counts(g.company),
         poll=_poll(filters, newest),
+    )
+
+
+@bp.post("/rows/<uuid:request_id>/transition")
+@login_required
+def row_transition(request_id: uuid.UUID) -> BaseResponse:
+    """Take a lifecycle step from a row."""
+    form = TransitionForm()
+    return _row_action(
+        request_id,
+        form.back.data,
+        lambda: (
+            act.transition(
+                g.contact,
+                request_id,
+                form.to.data or "",
+                reason=form.reason.data or "",
+                seen=form.seen.data or None,
+            ).step.verb
+        ),
+        done="Request {}.",
+    )
+
+
+@bp.post("/rows/<uuid:request_id>/assign")
+@login_required
+def row_assign(request_id: uuid.UUID) -> BaseResponse:
+    """Assign a row's request (to oneself: the row's button)."""
+    form = AssignForm()
+    return _row_action(
+        request_id,
+        form.back.data,
+        lambda: act.assign(g.contact, request_id, form.assignee_id).assignee.label,
+        done="Assigned to {}.",
+    )
+
+
+def _row_action(
+    request_id: uuid.UUID, back: str | None, action: Callable[[], str], *, done: str
+) -> BaseResponse:
+    """Run a row's action; answer with the row (htmx) or go back to the list (a plain form).
+
+    A refusal shows on the row, or as a message on the list; not found is
+    answered like everywhere else.
+    """
+    try:
+        outcome = action()
+    except NotFound:
+        raise
+    except DomainError as refusal:
+        if is_htmx():
+            return _row_fragment(request_id, error=refusal.message, status=http_status(refusal))
+        flash(refusal.message, "error")
+        return redirect(safe_next(back, default=url_for(".index")), code=303)
+    if is_htmx():
+        return _row_fragment(request_id)
+    flash(done.format(outcome), "success")
+    # Without a list to go back to, the request itself.
+    default = url_for("requests.show", request_id=request_id)
+    return redirect(safe_next(back, default=default), code=303)
+
+
+def _row_fragment(
+    request_id: uuid.UUID, *, error: str | None = None, status: int = 200
+) -> Response:
+    """The row in place, and the counts out of band."""
+    return fragment(
+        "dashboard/_row_update.html",
+        http_status=status,
+        row=one_row(g.contact, request_id),
+        error=error,
+        filters=Filters.from_args(request.form),
+        counts=queries.status_counts(g.company),
     )
 
 
 @bp.get("/company")
 @login_required
-def company():
+def company() -> Response:
     """The company: its contacts as they emerged, inviting a colleague, and its activity."""
     return page_or_fragment(
         "dashboard/company.html",
         "dashboard/_activity.html",
-        contacts=service.company_contacts(g.company),
-        events=service.activity(g.company),
+        contacts=queries.company_contacts(g.company),
+        events=queries.activity(g.company),
+        invite_form=InviteForm(formdata=None),
     )
 
 
-def row_update(request_id: uuid.UUID, *, error: str | None = None, status: int = 200):
-    """The fragment a row action answers with: the row, and the counts out of band."""
-    row = service.one_row(g.contact, request_id)
-    return fragment(
-        "dashboard/_row_update.html",
-        http_status=status,
-        row=row,
-        error=error,
-        filters=Filters.from_args(request.form),
-        counts=service.counts(g.company),
-    )
-
-
-def _list_context(filters: Filters, page: service.Page, after: Cursor | None) -> dict[str, Any]:
+def _list_context(filters: Filters, page: Page, after: Cursor | None) -> dict[str, Any]:
     newest = Cursor(page.rows[0].created_at, page.rows[0].request_id) if page.rows else None
     return {
         "filters": filters,
         "page": page,
         "after": after,
-        "counts": service.counts(g.company),
+        "counts": queries.status_counts(g.company),
         # Only the first page polls: older pages have nothing new at their top.
         "poll": _poll(filters, newest) if after is None else None,
     }
 
 
 def _poll(filters: Filters, newest: Cursor | None) -> dict[str, Any]:
-    params = filters.params()
-    params["since"] = service.database_now().isoformat()
+    params: dict[str, Any] = filters.params()
+    params["since"] = database_now().isoformat()
     if newest is not None:
         params["newest"] = newest.encode()
     return {
@@ -127,22 +200,4 @@ def _parse_time(raw: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(raw) if raw else None
     except ValueError:
         return None
-    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed and parsed.tzinfo else parsed
-
-
-@bp.app_template_global()
-def row_actions(row: Any) -> list[tuple[str, str]]:
-    """The lifecycle steps a supplier may take on a row now."""
-    return [
-        (to, ACTION_LABELS[to]) for to in ACTION_LABELS if to in TRANSITIONS.get(row.status, ())
-    ]
-
-
-@bp.app_template_filter("age")
-def age(moment: datetime) -> str:
-    """How long ago, the way people say it in a workshop: 5 min, 3 h, 2 d."""
-    seconds = (datetime.now(UTC).replace(tzinfo=None) - moment).total_seconds()
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)} {unit}"
-    return "just now"
+    return as_utc(parsed) if parsed else None

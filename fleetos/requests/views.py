@@ -1,142 +1,166 @@
-"""Service requests: create one, see one, move it along, assign it, discuss it."""
+"""Service requests, as pages: send one, see one, and act on it from its page.
+
+Views read the form, call one action, and show the outcome. Refusals the
+page can show in place (someone acted first, a field to correct) are shown
+there, keeping what was typed; the rest (not found, not allowed) are answered
+by the one mapping in ``fleetos.errors``.
+"""
 
 from __future__ import annotations
 
 import uuid
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+from wtforms.fields.choices import SelectChoice
 
+from .. import queries
+from ..actions import requests as act
 from ..auth.session import login_required
-from ..auth.tokens import safe_next
-from ..dashboard.views import row_update
-from ..errors import render_error
-from ..extensions import db
-from ..htmx import is_htmx
-from . import service
-from .service import RequestError, RequestForm
+from ..domain_errors import Conflict, Invalid
+from ..errors import http_status
+from ..forms import AssignForm, NoteForm, TransitionForm
+from ..lifecycle import actions_for, side_of
+from ..messaging.links import safe_next
+from ..models import ServiceRequest
+from .forms import NewRequestForm
 
 bp = Blueprint("requests", __name__, url_prefix="/requests")
+
+Page = str | tuple[str, int] | BaseResponse
 
 
 @bp.get("/new")
 @login_required
-def new():
+def new() -> Page:
     """Show the form for a new service request (fleets only)."""
-    if not g.company.is_fleet:
-        return render_error(403, message="Only fleet companies send service requests.")
-    return _new_form(RequestForm())
+    act.ensure_may_send(g.contact)
+    return _new_form(NewRequestForm(formdata=None))
 
 
 @bp.post("")
 @login_required
-def create():
+def create() -> Page:
     """Send a new service request to a supplier."""
-    form = RequestForm.from_mapping(request.form)
-    try:
-        created = service.create_request(g.contact, form)
-    except RequestError as exc:
-        db.session.rollback()  # nothing of a refused request is written
-        if exc.status == 403:
-            return render_error(403, message=exc.message)
-        return _new_form(form, message=exc.message), exc.status
-    flash(f"Request sent to {created.supplier_company.name}.", "success")
-    return redirect(url_for(".show", request_id=created.request_id), code=303)
+    act.ensure_may_send(g.contact)  # before the form: a supplier is refused, not corrected
+    form = NewRequestForm()
+    if form.validate():
+        try:
+            created = act.create_request(g.contact, form.new_request())
+        except Invalid as refusal:
+            form.refused(refusal)
+        else:
+            flash(f"Request sent to {created.supplier.name}.", "success")
+            return redirect(
+                url_for(".show", request_id=created.service_request.request_id), code=303
+            )
+    return _new_form(form, message="Check the highlighted fields."), 422
 
 
-def _new_form(form: RequestForm, message: str | None = None):
-    suppliers = service.suppliers_worked_with(g.company.company_id)
+def _new_form(form: NewRequestForm, message: str | None = None) -> str:
+    suppliers = queries.suppliers_worked_with(g.company.company_id)
+    form.supplier.choices = [SelectChoice("", "Choose…")] + [
+        SelectChoice(str(s.company_id), s.name) for s in suppliers
+    ]
     return render_template("requests/new.html", form=form, suppliers=suppliers, message=message)
 
 
 @bp.get("/<uuid:request_id>")
 @login_required
-def show(request_id: uuid.UUID):
+def show(request_id: uuid.UUID) -> Page:
     """Show a request, what this contact may do with it, and its timeline."""
-    try:
-        found = service.visible_request(g.contact, request_id)
-    except RequestError as exc:
-        return render_error(exc.status)
-    service.record_view(g.contact, found)
+    found = queries.visible_request(g.contact, request_id)
+    act.record_view(g.contact, found)
     return _page(found)
 
 
-def _page(found, *, error: RequestError | None = None, typed: dict | None = None):
+def _page(
+    found: ServiceRequest,
+    *,
+    refusal: Conflict | Invalid | None = None,
+    note: NoteForm | None = None,
+    transition: TransitionForm | None = None,
+) -> str:
+    supplier_side = side_of(found, g.contact) == "supplier"
     return render_template(
         "requests/show.html",
-        req=found,
-        actions=service.available_actions(g.contact, found),
-        colleagues=service.colleagues(g.contact)
-        if service.is_supplier_of(g.contact, found)
-        else [],
-        timeline=service.timeline(found),
-        error=error,
-        typed=typed or {},
+        service_request=found,
+        steps=actions_for(found, g.contact),
+        colleagues=queries.colleagues(g.contact) if supplier_side else [],
+        timeline=queries.timeline(found),
+        refusal=refusal,
+        note_form=note or NoteForm(formdata=None),
+        transition_form=transition or TransitionForm(formdata=None),
     )
 
 
 @bp.post("/<uuid:request_id>/transition")
 @login_required
-def transition(request_id: uuid.UUID):
+def transition(request_id: uuid.UUID) -> Page:
     """Move the request to the status in ``to`` (``reason`` when declining)."""
-    to = request.form.get("to", "")
+    if request.form.get("view") == "row":
+        # A dashboard page from before rows had endpoints of their own: hand the
+        # post (body and all) to the dashboard, which owns the row's answer.
+        return redirect(url_for("dashboard.row_transition", request_id=request_id), code=307)
+    form = TransitionForm()
     try:
-        service.transition(
+        moved = act.transition(
             g.contact,
             request_id,
-            to,
-            reason=request.form.get("reason", ""),
-            seen_status=request.form.get("from") or None,
+            form.to.data or "",
+            reason=form.reason.data or "",
+            seen=form.seen.data or None,
         )
-    except RequestError as exc:
-        return _refused(request_id, exc)
-    return _done(request_id, f"Request {service.STATUS_VERBS[to]}.")
+    except (Conflict, Invalid) as refusal:
+        return _refused(request_id, refusal, transition=form)
+    return _done(request_id, f"Request {moved.step.verb}.", form.back.data)
 
 
 @bp.post("/<uuid:request_id>/assign")
 @login_required
-def assign(request_id: uuid.UUID):
+def assign(request_id: uuid.UUID) -> Page:
     """Assign the request to a contact of the supplier company."""
+    if request.form.get("view") == "row":  # see transition()
+        return redirect(url_for("dashboard.row_assign", request_id=request_id), code=307)
+    form = AssignForm()
     try:
-        assigned = service.assign(g.contact, request_id, request.form.get("contact_id", ""))
-    except RequestError as exc:
-        return _refused(request_id, exc)
-    return _done(request_id, f"Assigned to {assigned.assigned_to.label}.")
+        assigned = act.assign(g.contact, request_id, form.assignee_id)
+    except (Conflict, Invalid) as refusal:
+        return _refused(request_id, refusal)
+    return _done(request_id, f"Assigned to {assigned.assignee.label}.", form.back.data)
 
 
 @bp.post("/<uuid:request_id>/notes")
 @login_required
-def add_note(request_id: uuid.UUID):
+def add_note(request_id: uuid.UUID) -> Page:
     """Add a note to the request's thread."""
+    form = NoteForm()
     try:
-        service.add_note(g.contact, request_id, request.form.get("body", ""))
-    except RequestError as exc:
-        return _refused(request_id, exc)
+        act.add_note(g.contact, request_id, form.body.data or "")
+    except (Conflict, Invalid) as refusal:
+        return _refused(request_id, refusal, note=form)
     flash("Note added.", "success")
-    return redirect(url_for(".show", request_id=request_id) + "#timeline", code=303)
+    return redirect(url_for(".show", request_id=request_id, _anchor="timeline"), code=303)
 
 
-def _from_dashboard_row() -> bool:
-    return request.form.get("view") == "row"
-
-
-def _done(request_id: uuid.UUID, message: str):
-    """After an action: the updated row for the dashboard, else back where the person was."""
-    if _from_dashboard_row() and is_htmx():
-        return row_update(request_id)
+def _done(request_id: uuid.UUID, message: str, back: str | None) -> BaseResponse:
+    """After an action: back where the person was (the request's page by default)."""
     flash(message, "success")
     default = url_for(".show", request_id=request_id)
-    return redirect(safe_next(request.form.get("back"), default=default), code=303)
+    return redirect(safe_next(back, default=default), code=303)
 
 
-def _refused(request_id: uuid.UUID, exc: RequestError):
-    """Show the refusal where the person acted, keeping what they typed; 404 reveals nothing."""
-    db.session.rollback()
-    if exc.status == 404:
-        return render_error(404)
-    if _from_dashboard_row():
-        if is_htmx():
-            return row_update(request_id, error=exc.message, status=exc.status)
-        flash(exc.message, "error")
-        return redirect(safe_next(request.form.get("back"), default="/dashboard"), code=303)
-    found = service.visible_request(g.contact, request_id)
-    return _page(found, error=exc, typed=request.form.to_dict()), exc.status
+def _refused(
+    request_id: uuid.UUID,
+    refusal: Conflict | Invalid,
+    *,
+    note: NoteForm | None = None,
+    transition: TransitionForm | None = None,
+) -> tuple[str, int]:
+    """The page again, with the refusal and what was typed."""
+    found = queries.visible_request(g.contact, request_id)
+    if isinstance(refusal, Invalid):
+        for form in (note, transition):
+            if form is not None:
+                form.refused(refusal)
+    return _page(found, refusal=refusal, note=note, transition=transition), http_status(refusal)

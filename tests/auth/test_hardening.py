@@ -13,7 +13,7 @@ import redis
 from werkzeug.serving import make_server
 
 from fleetos.logs import redact
-from tests.auth.conftest import Browser, counts
+from tests.support.web import Browser, counts
 
 LIMITS = {
     "RATELIMIT_ENABLED": True,

@@ -9,12 +9,12 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import text
 
-from fleetos.auth.tokens import Purpose, make_token, safe_next
 from fleetos.extensions import db
+from fleetos.messaging.links import Purpose, make_token, safe_next
 from fleetos.models import Company
-from tests.auth.conftest import Browser, contact, counts, database, events
-from tests.conftest import flask_cli
 from tests.mailserver import link_in
+from tests.support.apps import database, flask_cli
+from tests.support.web import Browser, contact, counts, events
 
 
 def token_for(app, purpose=Purpose.SIGN_IN, address="dana@acme-fleet.com", company=None, **extra):

@@ -9,13 +9,13 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 
-from fleetos.auth.service import send_daily_links
+from fleetos.actions.digest import send_daily_links
 from fleetos.extensions import db
 from fleetos.models import Company, Contact, OutboxMessage, ServiceRequest
 from fleetos.outbox import deliver_due, queue_mail
-from tests.auth.conftest import Browser, database
-from tests.conftest import flask_cli
 from tests.mailserver import link_in, text_body
+from tests.support.apps import database, flask_cli
+from tests.support.web import Browser
 
 
 def outbox(app) -> list[OutboxMessage]:

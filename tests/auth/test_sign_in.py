@@ -10,8 +10,9 @@ import pytest
 from fleetos.extensions import db
 from fleetos.models import Company
 from fleetos.outbox import deliver_due
-from tests.auth.conftest import CSRF_INPUT, Browser, contact, counts, database, events
 from tests.mailserver import html_body, link_in, text_body
+from tests.support.apps import database
+from tests.support.web import CSRF_INPUT, Browser, contact, counts, events
 
 
 def test_first_click_journey_lets_the_contact_emerge(app, browser, acme, smtp):

@@ -22,10 +22,9 @@ from werkzeug.serving import make_server
 
 from fleetos.extensions import db
 from fleetos.models import Company, Contact
-from tests.auth import conftest as auth_fixtures
 from tests.chromium import NewContext, context_factory
-from tests.conftest import build_app
 from tests.mailserver import MailServer, link_in
+from tests.support.apps import build_app, mail_config
 
 HERE = Path(__file__).resolve().parent
 
@@ -59,7 +58,7 @@ class LiveServer:
 
 def live_config(smtp: MailServer) -> dict[str, object]:
     return {
-        **auth_fixtures.mail_config(smtp),
+        **mail_config(smtp),
         # Mail goes out by itself after each response, as in production.
         "MAIL_DELIVER_AFTER_RESPONSE": True,
         "RATELIMIT_ENABLED": False,

@@ -12,9 +12,8 @@ from sqlalchemy import func, select, text
 
 from fleetos.extensions import db
 from fleetos.models import STATUSES, RequestStatusCount, ServiceRequest
-from tests.auth.conftest import database
-from tests.dashboard.conftest import add_requests, htmx, row_ids
-from tests.requests.conftest import load_request
+from tests.support.apps import database
+from tests.support.web import add_requests, htmx, load_request, row_ids
 
 SINCE = re.compile(r"since=[^&\"]+")
 
@@ -173,7 +172,7 @@ def test_row_action_with_htmx_swaps_the_row_and_the_counts(app, world, as_):
     bob = as_("bob")
     token = bob.csrf("/dashboard")
     response = bob.client.post(
-        f"/requests/{rid}/transition",
+        f"/dashboard/rows/{rid}/transition",
         headers={"HX-Request": "true"},
         data={
             "to": "acknowledged",
@@ -194,7 +193,7 @@ def test_row_action_with_htmx_swaps_the_row_and_the_counts(app, world, as_):
     )
 
     late = bob.client.post(
-        f"/requests/{rid}/transition",
+        f"/dashboard/rows/{rid}/transition",
         headers={"HX-Request": "true"},
         data={"to": "acknowledged", "from": "new", "view": "row", "csrf_token": token},
     )
@@ -208,19 +207,19 @@ def test_row_action_without_javascript_goes_back_to_the_same_dashboard(app, worl
     bob = as_("bob")
     back = "/dashboard?status=new&priority=normal"
     response = bob.post(
-        f"/requests/{rid}/transition",
+        f"/dashboard/rows/{rid}/transition",
         {"to": "acknowledged", "from": "new", "view": "row", "back": back},
     )
     assert response.status_code == 303 and response.headers["Location"] == back
     assert "Request acknowledged." in bob.client.get(back).text
     stale = bob.post(
-        f"/requests/{rid}/transition",
+        f"/dashboard/rows/{rid}/transition",
         {"to": "acknowledged", "from": "new", "view": "row", "back": back},
     )
     assert stale.status_code == 303
     assert "already acknowledged by Bob" in bob.client.get(back).text
     offsite = bob.post(
-        f"/requests/{rid}/assign",
+        f"/dashboard/rows/{rid}/assign",
         {"contact_id": str(world.contacts["bob"]), "view": "row", "back": "//evil.example/"},
     )
     assert offsite.headers["Location"] == f"/requests/{rid}"
@@ -230,7 +229,7 @@ def test_assign_to_me_from_a_row(app, world, as_):
     [rid] = add_requests(app, world, 1)
     bob = as_("bob")
     response = bob.client.post(
-        f"/requests/{rid}/assign",
+        f"/dashboard/rows/{rid}/assign",
         headers={"HX-Request": "true"},
         data={
             "contact_id": str(world.contacts["bob"]),
@@ -240,6 +239,36 @@ def test_assign_to_me_from_a_row(app, world, as_):
     )
     assert response.status_code == 200 and "· Bob" in response.text
     assert load_request(app, rid).assigned_to_contact_id == world.contacts["bob"]
+
+
+def test_a_row_rendered_before_rows_had_their_own_endpoints_still_acts(app, world, as_):
+    """A dashboard left open across a deploy posts its rows' forms to the request's URLs;
+    a 307 hands each post, body and all, to the row's own endpoint (as browsers do)."""
+    first, second = add_requests(app, world, 2)
+    bob = as_("bob")
+    token = bob.csrf("/dashboard")
+
+    def post_as_a_browser(url, data, headers):
+        handed_over = bob.client.post(url, data=data, headers=headers)
+        assert handed_over.status_code == 307
+        return bob.client.post(handed_over.headers["Location"], data=data, headers=headers)
+
+    swapped = post_as_a_browser(
+        f"/requests/{first}/transition",
+        {"to": "acknowledged", "from": "new", "view": "row"},
+        {"HX-Request": "true", "X-CSRFToken": token},
+    )
+    assert swapped.status_code == 200
+    assert swapped.text.strip().startswith(f'<li id="row-{first}"')
+    assert load_request(app, first).status == "acknowledged"
+    back = "/dashboard?status=new"
+    plain = post_as_a_browser(
+        f"/requests/{second}/assign",
+        {"contact_id": str(world.contacts["bob"]), "view": "row", "back": back},
+        {"X-CSRFToken": token},
+    )
+    assert plain.status_code == 303 and plain.headers["Location"] == back
+    assert load_request(app, second).assigned_to_contact_id == world.contacts["bob"]
 
 
 def expected_counts(app, company_id, side: str) -> dict[str, int]:
@@ -352,7 +381,7 @@ def test_company_page_shows_contacts_as_they_emerged_and_activity(app, world, as
 
 
 def test_dashboard_needs_sign_in(app, smtp):
-    from tests.auth.conftest import Browser
+    from tests.support.web import Browser
 
     client = Browser(app.test_client(), smtp).client
     for url in (

@@ -29,8 +29,8 @@ from playwright.sync_api import Browser
 
 from fleetos import REPO_ROOT
 from tests.chromium import NewContext, context_factory
-from tests.conftest import libpq_url
 from tests.mailserver import MailServer, free_port
+from tests.support.database import libpq_url
 
 HERE = Path(__file__).resolve().parent
 LOGS = REPO_ROOT / "test-artifacts" / "e2e"

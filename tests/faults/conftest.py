@@ -32,9 +32,9 @@ from psycopg.conninfo import conninfo_to_dict
 from fleetos import REPO_ROOT
 from fleetos.extensions import db
 from fleetos.outbox import DeliveryReport, deliver_due
-from tests.conftest import libpq_url
 from tests.faults.proxy import TcpProxy
 from tests.mailserver import free_port
+from tests.support.database import libpq_url
 
 LOGS = REPO_ROOT / "test-artifacts" / "faults"
 VENV_BIN = REPO_ROOT / ".venv" / "bin"

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import app_for
 from tests.faults.conftest import (
     Client,
     eventually,
@@ -30,6 +29,7 @@ from tests.faults.conftest import (
     sql,
 )
 from tests.faults.servers import PrivatePostgres
+from tests.support.apps import app_for
 
 pytestmark = pytest.mark.slow
 

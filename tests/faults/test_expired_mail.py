@@ -17,9 +17,9 @@ import pytest
 from flask import Flask
 
 from fleetos.extensions import db
-from tests.conftest import build_app
 from tests.faults.conftest import CSRF_INPUT, deliver, outbox, seed_contact, sql
 from tests.mailserver import link_in
+from tests.support.apps import build_app
 
 DANA = "dana@acme-fleet.example"
 LINK_SECONDS = 2

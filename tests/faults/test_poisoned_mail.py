@@ -22,9 +22,9 @@ from flask import Flask
 
 from fleetos.extensions import db
 from fleetos.outbox import queue_mail
-from tests.conftest import build_app, flask_cli
 from tests.faults.conftest import deliver, outbox
 from tests.faults.servers import SmtpServer
+from tests.support.apps import build_app, flask_cli
 
 JOSE = "josé@nowhere.example"
 HOMOGLYPH = "d\u0430na@acme-fleet.example"  # dana, with a Cyrillic a (U+0430)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import psycopg
 
-from tests.conftest import libpq_url
 from tests.faults.conftest import sql
 from tests.migrations.conftest import migrate, migrate_down
+from tests.support.database import libpq_url
 
 INSERT = (
     "INSERT INTO outbox_messages (kind, recipient, subject, text_body, status)"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_app
 from tests.faults.conftest import production_env
+from tests.support.apps import build_app
 
 HUNDRED_MB = 100 * 1024 * 1024
 CHUNK = b"email=" + b"x" * (1024 * 1024 - 6)

@@ -15,8 +15,8 @@ import pytest
 
 from fleetos.extensions import db
 from fleetos.outbox import queue_mail
-from tests.conftest import app_for
 from tests.faults.conftest import Client, production_env, seed_contact, sql
+from tests.support.apps import app_for
 
 DANA = "dana@acme-fleet.example"
 SECRETS = (DANA, "eyJ", "The link works once", "/auth/link/")

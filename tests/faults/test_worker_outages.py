@@ -16,9 +16,9 @@ import pytest
 
 from fleetos.extensions import db
 from fleetos.outbox import queue_mail
-from tests.conftest import app_for
 from tests.faults.conftest import eventually, production_env
 from tests.mailserver import MailServer
+from tests.support.apps import app_for
 
 PROMPT = 5  # seconds: a queued message reaches the mailbox this fast when the worker LISTENs
 OUTAGE = 4  # seconds the database stays away
@@ -92,7 +92,7 @@ def test_the_worker_rides_through_a_database_outage(
 
 
 def test_one_pass_says_the_database_is_unavailable_in_one_line(head_database, database_proxy):
-    from tests.conftest import flask_cli
+    from tests.support.apps import flask_cli
 
     database_proxy.cut()
     result = flask_cli(

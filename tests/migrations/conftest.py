@@ -10,7 +10,8 @@ import psycopg
 import pytest
 from flask_migrate import downgrade, upgrade
 
-from tests.conftest import app_for, libpq_url
+from tests.support.apps import app_for
+from tests.support.database import libpq_url
 
 
 def pg_dump_for(url: str) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.conftest import flask_cli, libpq_url
 from tests.migrations.conftest import dump, execute, migrate, query
+from tests.support.apps import flask_cli
+from tests.support.database import libpq_url
 
 UNKNOWN_STATUSES = """
 ALTER TABLE service_requests DROP CONSTRAINT valid_status;

@@ -6,8 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from tests.conftest import run_sql_files
 from tests.migrations.conftest import V1_TABLES, execute, migrate, query, rows
+from tests.support.database import run_sql_files
 
 ACME = "11111111-1111-4111-8111-111111111111"
 NORTHWIND = "22222222-2222-4222-8222-222222222222"

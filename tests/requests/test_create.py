@@ -10,9 +10,9 @@ from sqlalchemy import select
 from fleetos.extensions import db
 from fleetos.models import Company, Contact, ServiceRequest
 from fleetos.outbox import deliver_due
-from tests.auth.conftest import Browser, database
 from tests.mailserver import link_in
-from tests.requests.conftest import load_request, outbox_to, request_events, row_counts
+from tests.support.apps import database
+from tests.support.web import Browser, load_request, outbox_to, request_events, row_counts
 
 GOOD = {
     "vehicle": "Unit 7 / AB12 CDE",

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.requests.conftest import load_request, row_counts
+from tests.support.web import load_request, row_counts
 
 ROUTES = [
     ("GET", "/requests/{id}", {}),

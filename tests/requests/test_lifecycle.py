@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
 
-from fleetos.models import STATUSES, TRANSITIONS
-from tests.requests.conftest import (
+from fleetos.lifecycle import STATUSES, TRANSITIONS
+from tests.support.web import (
     load_request,
     outbox_to,
     request_events,
@@ -109,6 +110,32 @@ def test_the_second_of_two_people_is_told_who_acted_first(app, world, as_):
     )
 
 
+def test_a_stale_page_is_told_who_moved_the_request_and_when(app, world, as_):
+    bob, wes = as_("bob"), as_("wes")
+    assert move(bob, world, "acknowledged", seen="new").status_code == 303
+    late = move(wes, world, "declined", seen="new", reason="Too busy")
+    assert late.status_code == 409
+    assert re.search(
+        r"This request was already acknowledged by Bob \(\d\d \w{3} \d{4}, \d\d:\d\d UTC\)",
+        late.text,
+    )
+    assert load_request(app, world.request_id).status == "acknowledged"
+
+
+def test_a_from_that_no_step_explains_says_the_page_was_out_of_date(app, world, as_):
+    """Issue 11 (9): never "This request was already new", and no made-up actor."""
+    before = row_counts(app)
+    stale = move(as_("bob"), world, "in_progress", seen="acknowledged")  # it is still new
+    assert stale.status_code == 409
+    assert "This page was out of date: the request is new now." in stale.text
+    assert "already new" not in stale.text
+    set_status(app, world.request_id, "in_progress")  # moved outside FleetOS (a v1 record)
+    late = move(as_("bob"), world, "acknowledged", seen="new")
+    assert late.status_code == 409
+    assert "This page was out of date: the request is in progress now." in late.text
+    assert row_counts(app) == before
+
+
 def test_concurrent_transitions_one_wins_the_other_is_told(app, world, smtp):
     people = [signed_in(app, smtp, world.contacts[name]) for name in ("bob", "wes")]
     tokens = [p.csrf(f"/requests/{world.request_id}") for p in people]
@@ -195,7 +222,7 @@ def test_news_for_a_v1_request_without_submitter_goes_to_the_fleets_last_active_
 ):
     from fleetos.extensions import db
     from fleetos.models import ServiceRequest
-    from tests.auth.conftest import database
+    from tests.support.apps import database
 
     with database(app):
         db.session.get(ServiceRequest, world.request_id).submitted_by_contact_id = None

@@ -1,10 +1,13 @@
-"""Who hears about a request, and why.
+"""Who hears about a request, and why, and the message that tells them.
 
 A new request goes to the address the fleet typed, else the supplier's last
 active contact, else the address the supplier was first reached at. Later
 news goes to the other side: the fleet's submitting contact; the supplier's
 assignee, else its last active contact, else the address the request was
 sent to. Every event records the route it took.
+
+Which channel carries the message (mail today; SMS later) is decided here,
+once, for every action that tells someone.
 """
 
 from __future__ import annotations
@@ -13,14 +16,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 
-from ..auth.tokens import Purpose, make_token
 from ..contacts import ContactService
 from ..extensions import db
 from ..models import Contact, ServiceRequest
 from ..outbox import queue_mail
+from .links import Purpose, link_url, make_token, site_path
 
 
 @dataclass(frozen=True)
@@ -40,46 +42,53 @@ class Route:
 NO_ROUTE = {"routed_to": None, "routed_contact_id": None, "route_reason": "no address known"}
 
 
-def for_new_request(request: ServiceRequest, typed_address: str | None) -> Route | None:
+def for_new_request(service_request: ServiceRequest, typed_address: str | None) -> Route | None:
     if typed_address:
         contact = ContactService.find(typed_address)
         return Route(
             typed_address, "the address the fleet typed", contact.contact_id if contact else None
         )
-    return _to_supplier(request, first_contact=True)
+    return _to_supplier(service_request, first_contact=True)
 
 
-def for_news(request: ServiceRequest, actor: Contact) -> Route | None:
-    """Route news of ``request`` caused by ``actor`` to the other side."""
-    if actor.company_id == request.supplier_company_id:
-        return _to_fleet(request)
-    return _to_supplier(request, first_contact=False)
+def for_news(service_request: ServiceRequest, actor: Contact) -> Route | None:
+    """Route news of ``service_request`` caused by ``actor`` to the other side."""
+    if actor.company_id == service_request.supplier_company_id:
+        return _to_fleet(service_request)
+    return _to_supplier(service_request, first_contact=False)
 
 
-def _to_fleet(request: ServiceRequest) -> Route | None:
-    if request.submitted_by is not None:
+def _to_fleet(service_request: ServiceRequest) -> Route | None:
+    if service_request.submitted_by is not None:
         return Route(
-            request.submitted_by.contact_value,
+            service_request.submitted_by.contact_value,
             "submitting contact",
-            request.submitted_by.contact_id,
+            service_request.submitted_by.contact_id,
         )
-    return _last_active(request.fleet_company_id, "last active contact: no submitting contact")
+    return _last_active(
+        service_request.fleet_company_id, "last active contact: no submitting contact"
+    )
 
 
-def _to_supplier(request: ServiceRequest, *, first_contact: bool) -> Route | None:
-    if not first_contact and request.assigned_to is not None:
+def _to_supplier(service_request: ServiceRequest, *, first_contact: bool) -> Route | None:
+    if not first_contact and service_request.assigned_to is not None:
         return Route(
-            request.assigned_to.contact_value, "assigned contact", request.assigned_to.contact_id
+            service_request.assigned_to.contact_value,
+            "assigned contact",
+            service_request.assigned_to.contact_id,
         )
     reason = "last active contact" if first_contact else "last active contact: no assignee"
-    route = _last_active(request.supplier_company_id, reason)
+    route = _last_active(service_request.supplier_company_id, reason)
     if route is not None:
         return route
     if first_contact:
-        first = first_reached_address(request.supplier_company_id)
+        first = first_reached_address(service_request.supplier_company_id)
         return Route(first, "the address the supplier was first reached at") if first else None
-    if request.supplier_email:
-        return Route(request.supplier_email, "the address the request was sent to: no contact yet")
+    if service_request.supplier_email:
+        return Route(
+            service_request.supplier_email,
+            "the address the request was sent to: no contact yet",
+        )
     return None
 
 
@@ -103,30 +112,30 @@ def first_reached_address(company_id: uuid.UUID | None) -> str | None:
 
 
 def notify(
-    route: Route | None, request: ServiceRequest, *, kind: str, subject: str, **context: Any
+    route: Route | None, service_request: ServiceRequest, *, kind: str, subject: str, **context: Any
 ) -> dict[str, Any]:
     """Queue ``kind`` mail along ``route``; return the routing facts for the event."""
     if route is None:
         return dict(NO_ROUTE)
-    company_id = _recipient_company(route, request)
+    company_id = _recipient_company(route, service_request)
     token = make_token(
         Purpose.NOTIFICATION,
         route.address,
         company_id=company_id,
-        next_path=f"/requests/{request.request_id}",
+        next_path=site_path("requests.show", request_id=service_request.request_id),
     )
     queue_mail(
         kind,
         route.address,
         subject,
-        request=request,
-        link=f"{current_app.config['BASE_URL']}/auth/link/{token}",
+        service_request=service_request,
+        link=link_url(token),
         **context,
     )
     return route.as_metadata()
 
 
-def _recipient_company(route: Route, request: ServiceRequest) -> uuid.UUID | None:
+def _recipient_company(route: Route, service_request: ServiceRequest) -> uuid.UUID | None:
     """The company the recipient signs in to.
 
     A route to a known contact names it; every other route is a supplier
@@ -135,4 +144,4 @@ def _recipient_company(route: Route, request: ServiceRequest) -> uuid.UUID | Non
     if route.contact_id is not None:
         contact = db.session.get(Contact, route.contact_id)
         return contact.company_id if contact else None
-    return request.supplier_company_id
+    return service_request.supplier_company_id

@@ -1,4 +1,4 @@
-"""The dashboard's queries: a company's requests by ownership, one keyset page at a time.
+"""The dashboard's list: a company's requests by ownership, one keyset page at a time.
 
 Every query starts from the signed-in contact's company and its side (a
 supplier sees work sent to it, a fleet the work it sent); the contact only
@@ -9,6 +9,7 @@ page is read and rendered, never changed.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,15 +18,8 @@ from urllib.parse import urlencode
 from sqlalchemy import Select, func, or_, select, tuple_
 
 from ..extensions import db
-from ..models import (
-    PRIORITIES,
-    STATUSES,
-    Company,
-    Contact,
-    EventLog,
-    RequestStatusCount,
-    ServiceRequest,
-)
+from ..lifecycle import INITIAL_STATUS, PRIORITIES, STATUSES
+from ..models import Company, Contact, EventLog, ServiceRequest
 
 PAGE_SIZE = 25
 SEARCH_MAX = 100
@@ -56,17 +50,17 @@ class Cursor:
 class Filters:
     """What the list shows; lives in the URL so it can be bookmarked and shared."""
 
-    status: str = "new"
+    status: str = INITIAL_STATUS
     priority: str = ""
     mine: bool = False
     q: str = ""
 
     @classmethod
     def from_args(cls, args: Any) -> Filters:
-        status = args.get("status", "new")
+        status = args.get("status", INITIAL_STATUS)
         priority = args.get("priority", "")
         return cls(
-            status=status if status in STATUSES else "new",
+            status=status if status in STATUSES else INITIAL_STATUS,
             priority=priority if priority in PRIORITIES else "",
             mine=args.get("mine") in ("1", "on", "true"),
             q=" ".join(args.get("q", "").split())[:SEARCH_MAX],
@@ -94,12 +88,8 @@ class Filters:
 
 @dataclass(frozen=True)
 class Page:
-    rows: list[Any]
+    rows: Sequence[Any]
     next_cursor: Cursor | None
-
-
-def side_of(company: Company) -> str:
-    return "supplier" if company.is_supplier else "fleet"
 
 
 # Built once: making these aliases (and a fresh cache key for them) on every
@@ -109,7 +99,7 @@ _OTHER = Company.__table__.alias("other")
 _ASSIGNEE = Contact.__table__.alias("assignee")
 
 
-def rows_query(contact: Contact, filters: Filters | None) -> Select:
+def rows_query(contact: Contact, filters: Filters | None) -> Select[Any]:
     """The list's SQL: this company's requests (in one status, unless ``filters`` is None)."""
     company = contact.company
     r, other, assignee = _R, _OTHER, _ASSIGNEE
@@ -128,6 +118,9 @@ def rows_query(contact: Contact, filters: Filters | None) -> Select:
             r.c.created_at,
             r.c.updated_at,
             r.c.assigned_to_contact_id,
+            # Both owners: what a contact may do to a row depends on its side.
+            r.c.fleet_company_id,
+            r.c.supplier_company_id,
             other.c.name.label("other_company"),
             func.coalesce(assignee.c.display_name, assignee.c.contact_value).label("assignee"),
         )
@@ -154,7 +147,7 @@ def rows_query(contact: Contact, filters: Filters | None) -> Select:
     return query
 
 
-def _position(query: Select):
+def _position(query: Select[Any]) -> Any:
     columns = query.selected_columns
     return tuple_(columns.created_at, columns.request_id)
 
@@ -178,23 +171,6 @@ def one_row(contact: Contact, request_id: uuid.UUID) -> Any | None:
     return db.session.execute(query.where(query.selected_columns.request_id == request_id)).first()
 
 
-def counts(company: Company) -> dict[str, int]:
-    """Requests per status on the company's side (read from the trigger-kept table)."""
-    found = dict(
-        db.session.execute(
-            select(RequestStatusCount.status, RequestStatusCount.n).where(
-                RequestStatusCount.company_id == company.company_id,
-                RequestStatusCount.side == side_of(company),
-            )
-        ).all()
-    )
-    return {status: found.get(status, 0) for status in STATUSES}
-
-
-def database_now() -> datetime:
-    return db.session.scalar(select(func.now()))
-
-
 # A transaction's events carry its start time, so one that began before a
 # poll and committed after it would slip through an exact window.
 POLL_OVERLAP = timedelta(seconds=30)
@@ -202,8 +178,8 @@ POLL_OVERLAP = timedelta(seconds=30)
 
 @dataclass(frozen=True)
 class Changes:
-    new_rows: list[Any]  # newer than the top of the list, newest first
-    updated: list[Any]  # changed rows that still belong in the list
+    new_rows: Sequence[Any]  # newer than the top of the list, newest first
+    updated: Sequence[Any]  # changed rows that still belong in the list
     gone: list[uuid.UUID]  # changed rows that no longer do
 
 
@@ -240,33 +216,3 @@ def changes_since(
     ]
     gone = [row.request_id for row in changed if row.request_id not in still_in]
     return Changes(new_rows, updated, gone)
-
-
-def company_contacts(company: Company) -> list[Contact]:
-    return list(
-        db.session.scalars(
-            select(Contact)
-            .where(Contact.company_id == company.company_id)
-            .order_by(Contact.last_seen_at.desc().nulls_last(), Contact.contact_value)
-        )
-    )
-
-
-def activity(company: Company, limit: int = 50) -> list[EventLog]:
-    """The company's latest events: what its contacts did, and what happened to its requests."""
-    owner = (
-        ServiceRequest.supplier_company_id
-        if company.is_supplier
-        else ServiceRequest.fleet_company_id
-    )
-    ours = select(ServiceRequest.request_id).where(owner == company.company_id)
-    return list(
-        db.session.scalars(
-            select(EventLog)
-            .where(
-                or_(EventLog.company_id == company.company_id, EventLog.target_request_id.in_(ours))
-            )
-            .order_by(EventLog.created_at.desc(), EventLog.event_id.desc())
-            .limit(limit)
-        )
-    )

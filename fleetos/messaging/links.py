@@ -1,9 +1,13 @@
-"""Signed, expiring, single-use links (itsdangerous).
+"""Links in messages: signed, expiring, single-use tokens (itsdangerous), and URLs on BASE_URL.
 
 A link token says who (canonical contact value), which company, for what
 purpose, where to go next and carries a random id (``jti``). Each purpose
 has its own salt, so a token made for one purpose never verifies as another.
-Single use is enforced by :mod:`fleetos.auth.service` in the database.
+Single use is enforced by :mod:`fleetos.actions.access` in the database.
+
+Every URL that leaves FleetOS in a message is built from the URL map on
+``BASE_URL`` (:func:`external_url`), never from the Host header of whatever
+request caused it: that header is the client's to choose.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from werkzeug.routing import MapAdapter
 
 # How long after it expired a link may still ask for a fresh one (to the same address).
 FRESH_LINK_WINDOW = timedelta(days=30)
@@ -145,6 +151,8 @@ def _renewable(
     age_limit = FRESH_LINK_WINDOW + timedelta(seconds=purpose.max_age)
     if exc.date_signed is None or datetime.now(UTC) - exc.date_signed > age_limit:
         return None
+    if exc.payload is None:
+        return None
     try:
         payload = signed.load_payload(exc.payload)
     except BadSignature:
@@ -176,3 +184,25 @@ def safe_next(path: object, default: str = "/dashboard") -> str:
     ):
         return default
     return path
+
+
+def _base_url_adapter() -> MapAdapter:
+    base = urlsplit(current_app.config["BASE_URL"])
+    return current_app.url_map.bind(
+        base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "http"
+    )
+
+
+def external_url(endpoint: str, **values: Any) -> str:
+    """The absolute URL of ``endpoint`` on BASE_URL (for messages; works outside requests)."""
+    return _base_url_adapter().build(endpoint, values, force_external=True)
+
+
+def site_path(endpoint: str, **values: Any) -> str:
+    """The path of ``endpoint`` on this site (where a link sends someone next)."""
+    return _base_url_adapter().build(endpoint, values)
+
+
+def link_url(token: str) -> str:
+    """The URL of the confirmation page for a link token."""
+    return external_url("auth.link", token=token)

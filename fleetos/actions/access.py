@@ -1,0 +1,361 @@
+"""Getting in: asking for links, using them once, and contacts (and companies) emerging.
+
+Every sign-in rides on a message FleetOS sends. Asking for a link stores
+nothing but that message; using a link consumes it (once, even under a race),
+lets its contact emerge in the right company, and records it all. Each
+function is one unit of work; refusals are domain errors (``Invalid``) or
+``LinkError`` (a link that cannot be used, and why).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+
+from ..companies import CompanyService
+from ..contacts import ContactAddress, ContactService, InvalidContact
+from ..domain_errors import Invalid
+from ..events import EventLogService
+from ..extensions import db
+from ..messaging.links import (
+    Link,
+    LinkError,
+    Purpose,
+    external_url,
+    link_url,
+    make_token,
+    read_token,
+    safe_next,
+    site_path,
+)
+from ..models import COMPANY_TYPES, Company, Contact, UsedLinkToken
+from ..outbox import queue_mail
+from ..unit_of_work import atomic
+
+WEB = "web"
+
+
+def email_address(raw: str, *, field: str = "email") -> ContactAddress:
+    """Canonicalise an address typed where an e-mail address belongs, or raise Invalid."""
+    try:
+        address = ContactService.canonicalise(raw)
+    except InvalidContact as exc:
+        raise Invalid(field, str(exc)) from None
+    if address.contact_type != "email":
+        raise Invalid(field, "Enter an e-mail address, like dana@acme-fleet.com.")
+    return address
+
+
+# ---------------------------------------------------------------------------
+# Asking for links
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkSent:
+    """A message with a link (or, for an unknown address, how to start) is on its way."""
+
+    address: str  # canonical
+    message: str  # which: "sign_in", "sign_up", "invite" or "unknown_address"
+
+
+@atomic
+def ask_for_sign_in(raw_address: str, next_path: str | None = None) -> LinkSent:
+    """Mail a sign-in link if the address is known, was sent work, or is on a registered domain.
+
+    The caller shows the same page either way. An unknown address is told
+    (by mail, to its owner only) how to start instead.
+    """
+    address = email_address(raw_address)
+    company = CompanyService.for_address(address.value)
+    if company is None:
+        queue_mail(
+            "unknown_address",
+            address.value,
+            "Signing in to FleetOS",
+            signup_url=external_url("auth.signup"),
+        )
+        return LinkSent(address.value, "unknown_address")
+    _queue_sign_in(address.value, company, next_path)
+    return LinkSent(address.value, "sign_in")
+
+
+def _queue_sign_in(address: str, company: Company, next_path: str | None) -> None:
+    token = make_token(Purpose.SIGN_IN, address, company_id=company.company_id, next_path=next_path)
+    queue_mail(
+        "sign_in",
+        address,
+        "Your FleetOS sign-in link",
+        link=link_url(token),
+        company=company,
+        minutes=Purpose.SIGN_IN.max_age // 60,
+    )
+
+
+@dataclass(frozen=True)
+class SignUp:
+    """A company to start and its first contact, as asked for (well-formed already)."""
+
+    company_name: str
+    company_type: str
+    email: str
+    display_name: str = ""
+
+
+@atomic
+def ask_for_sign_up(signup: SignUp) -> LinkSent:
+    """Mail a sign-up link; nothing but the message is stored until it is used.
+
+    An address that is already a contact gets a sign-in link instead: one
+    address never founds a second company.
+    """
+    address = email_address(signup.email).value
+    if signup.company_type not in COMPANY_TYPES:
+        raise Invalid("company_type", "Choose whether your company runs a fleet or services one.")
+    contact = ContactService.find(address)
+    if contact is not None:
+        _queue_sign_in(contact.contact_value, contact.company, None)
+        return LinkSent(address, "sign_in")
+    token = make_token(
+        Purpose.SIGN_UP,
+        address,
+        next_path=site_path("dashboard.index"),
+        company_name=signup.company_name,
+        company_type=signup.company_type,
+        display_name=signup.display_name,
+    )
+    queue_mail(
+        "sign_up",
+        address,
+        f"Confirm {signup.company_name} on FleetOS",
+        link=link_url(token),
+        company_name=signup.company_name,
+        minutes=Purpose.SIGN_UP.max_age // 60,
+    )
+    return LinkSent(address, "sign_up")
+
+
+@atomic
+def invite_colleague(
+    inviter: Contact, raw_address: str, display_name: str = "", *, channel: str = WEB
+) -> LinkSent:
+    """Mail an invite link to join the inviter's company."""
+    address = email_address(raw_address)
+    existing = ContactService.find(address.value)
+    if existing is not None and existing.company_id == inviter.company_id:
+        raise Invalid("email", f"{address.value} is already a colleague at {inviter.company.name}.")
+    if existing is not None:
+        raise Invalid("email", f"{address.value} already belongs to another company on FleetOS.")
+    name = " ".join(display_name.split())[:120]
+    token = make_token(
+        Purpose.INVITE,
+        address.value,
+        company_id=inviter.company_id,
+        next_path=site_path("dashboard.index"),
+        invited_by=str(inviter.contact_id),
+        display_name=name,
+    )
+    _queue_invite(address.value, inviter.company, token, inviter=inviter)
+    EventLogService.record(
+        "contact.invited",
+        company_id=inviter.company_id,
+        contact_id=inviter.contact_id,
+        invitee=address.value,
+        channel=channel,
+    )
+    return LinkSent(address.value, "invite")
+
+
+def _queue_invite(address: str, company: Company, token: str, *, inviter: Contact | None) -> None:
+    subject = (
+        f"{inviter.label} invited you to {company.name} on FleetOS"
+        if inviter
+        else f"Your invitation to {company.name} on FleetOS"
+    )
+    queue_mail(
+        "invite",
+        address,
+        subject,
+        link=link_url(token),
+        inviter=inviter,
+        company=company,
+        days=Purpose.INVITE.max_age // 86400,
+    )
+
+
+@atomic
+def send_fresh_link(token: str) -> LinkSent:
+    """Mail a new link like an expired or used one, to the same address."""
+    link = _read_ignoring_expiry(token)
+    if link.purpose is Purpose.SIGN_UP and ContactService.find(link.contact_value) is None:
+        extra = {k: str(link.extra.get(k, "")) for k in ("company_name", "company_type")}
+        return ask_for_sign_up(
+            SignUp(
+                extra["company_name"],
+                extra["company_type"],
+                link.contact_value,
+                str(link.extra.get("display_name", "")),
+            )
+        )
+    elif link.purpose is Purpose.INVITE and ContactService.find(link.contact_value) is None:
+        company = CompanyService.get(link.company_id)
+        if company is None:
+            raise LinkError("invalid")
+        fresh = make_token(
+            Purpose.INVITE,
+            link.contact_value,
+            company_id=link.company_id,
+            next_path=link.next_path,
+            **link.extra,
+        )
+        _queue_invite(link.contact_value, company, fresh, inviter=None)
+        return LinkSent(link.contact_value, "invite")
+    return ask_for_sign_in(link.contact_value, link.next_path)
+
+
+def _read_ignoring_expiry(token: str) -> Link:
+    """The link in a token whose signature is good, even if it expired (recently) or was used."""
+    try:
+        return read_token(token)
+    except LinkError as exc:
+        if exc.link is None:
+            raise
+        return exc.link
+
+
+# ---------------------------------------------------------------------------
+# Using links
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkPreview:
+    """What the confirmation page shows; reading it changes nothing."""
+
+    link: Link
+    address: str
+    company_name: str
+
+
+def preview_link(token: str) -> LinkPreview:
+    """What using ``token`` would do (LinkError if it cannot be used); changes nothing."""
+    link = read_token(token)
+    if db.session.get(UsedLinkToken, link.jti) is not None:
+        raise LinkError("used", link)
+    return LinkPreview(link, link.contact_value, _company_name(link))
+
+
+def _company_name(link: Link) -> str:
+    contact = ContactService.find(link.contact_value)
+    if contact is not None:
+        return contact.company.name
+    if link.purpose is Purpose.SIGN_UP:
+        return str(link.extra.get("company_name", ""))
+    company = CompanyService.get(link.company_id)
+    if company is None:
+        raise LinkError("invalid")
+    return company.name
+
+
+@dataclass(frozen=True)
+class SignIn:
+    contact: Contact
+    next_path: str
+    created: bool  # the contact emerged with this sign-in
+
+
+@atomic
+def sign_in_with_link(token: str, *, client_ip: str | None = None, channel: str = WEB) -> SignIn:
+    """Use a link once: consume it, let the contact (and company) emerge, record it."""
+    link = read_token(token)
+    _consume(link)
+    # One address at a time: two different links for one new address must
+    # not both found a company.
+    db.session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:a))"), {"a": link.contact_value}
+    )
+    contact, created = _emerge(link, channel)
+    if created:
+        EventLogService.record(
+            "contact.created",
+            company_id=contact.company_id,
+            contact_id=contact.contact_id,
+            via=link.purpose.value,
+            channel=channel,
+            **_introduction(link),
+        )
+    EventLogService.record(
+        "contact.signed_in",
+        company_id=contact.company_id,
+        contact_id=contact.contact_id,
+        via=link.purpose.value,
+        ip=client_ip,
+        channel=channel,
+    )
+    return SignIn(contact, safe_next(link.next_path), created)
+
+
+def _consume(link: Link) -> None:
+    """Record the link's id; a second use (even a concurrent one) finds it taken."""
+    inserted = db.session.scalar(
+        insert(UsedLinkToken)
+        .values(jti=link.jti, purpose=link.purpose.value, contact_value=link.contact_value)
+        .on_conflict_do_nothing()
+        .returning(UsedLinkToken.jti)
+    )
+    if inserted is None:
+        raise LinkError("used", link)
+
+
+def _emerge(link: Link, channel: str) -> tuple[Contact, bool]:
+    """The link's contact, emerging (in its company, founding it for a sign-up) if new."""
+    existing = ContactService.find(link.contact_value)
+    if existing is not None:
+        # Whatever the link's purpose, a known contact just signs in, in its own company.
+        contact, _ = ContactService.get_or_create(
+            existing.contact_value, company_id=existing.company_id
+        )
+        return contact, False
+    if link.purpose is Purpose.DAILY_ACCESS:
+        raise LinkError("invalid")
+    company: Company | None
+    if link.purpose is Purpose.SIGN_UP:
+        company = CompanyService.create(
+            name=str(link.extra.get("company_name") or link.contact_value),
+            company_type=str(link.extra.get("company_type") or "fleet"),
+            first_address=link.contact_value,
+        )
+        EventLogService.record(
+            "company.created",
+            company_id=company.company_id,
+            via="sign-up",
+            founder=link.contact_value,
+            channel=channel,
+        )
+    else:
+        company = CompanyService.get(link.company_id)
+        if company is None:
+            raise LinkError("invalid")
+    name = str(link.extra.get("display_name") or "") or None
+    return ContactService.get_or_create(
+        link.contact_value, company_id=company.company_id, display_name=name
+    )
+
+
+def _introduction(link: Link) -> dict[str, Any]:
+    invited_by = link.extra.get("invited_by")
+    return {"introduced_by": str(invited_by)} if invited_by else {}
+
+
+@atomic
+def sign_out(contact: Contact, *, channel: str = WEB) -> None:
+    """Record that ``contact`` signed out (the channel ends its own session)."""
+    EventLogService.record(
+        "contact.signed_out",
+        company_id=contact.company_id,
+        contact_id=contact.contact_id,
+        channel=channel,
+    )

@@ -1,0 +1,51 @@
+"""The forms that ask for links: sign in, start a company, invite a colleague."""
+
+from __future__ import annotations
+
+from wtforms import HiddenField, RadioField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import AnyOf, DataRequired, Length
+
+from ..forms import EmailAddress, Form, collapse_spaces, strip
+from ..models import COMPANY_TYPES
+
+NAME_MAX = 120
+
+
+class SignInForm(Form):
+    email = StringField("Your work e-mail", filters=[strip], validators=[EmailAddress()])
+    next = HiddenField()
+
+
+class SignUpForm(Form):
+    company_name = StringField(
+        "Company name",
+        filters=[collapse_spaces],
+        validators=[
+            DataRequired("Enter your company's name."),
+            Length(max=NAME_MAX, message="Keep the company name under 120 characters."),
+        ],
+    )
+    company_type = RadioField(
+        "Your company",
+        choices=[
+            SelectChoice("fleet", "runs a fleet of vehicles"),
+            SelectChoice("supplier", "services vehicles (repairs, tyres, mobile mechanics)"),
+        ],
+        validate_choice=False,
+        validators=[
+            AnyOf(COMPANY_TYPES, "Choose whether your company runs a fleet or services one.")
+        ],
+    )
+    email = StringField("Your work e-mail", filters=[strip], validators=[EmailAddress()])
+    display_name = StringField(
+        "Your name (optional)",
+        filters=[collapse_spaces],
+        validators=[Length(max=NAME_MAX, message="Keep your name under 120 characters.")],
+    )
+
+
+class InviteForm(Form):
+    email = StringField("Their e-mail", filters=[strip], validators=[EmailAddress()])
+    display_name = StringField("Their name (optional)", filters=[collapse_spaces])
+    back = HiddenField()

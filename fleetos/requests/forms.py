@@ -1,0 +1,88 @@
+"""The new-request form: what the fleet typed, kept as typed when something is wrong."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from wtforms import IntegerField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import AnyOf, DataRequired, Length, Optional
+
+from ..actions.requests import NewRequest
+from ..forms import Form, as_uuid, strip
+from ..lifecycle import DEFAULT_PRIORITY, PRIORITIES
+
+ODOMETER_MAX = 10_000_000
+TOO_LONG = "Keep this under %(max)d characters (it has %(length)d)."
+
+
+class OdometerField(IntegerField):
+    """A whole number, typed the way people do: "182,400" or "182 400"."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        raw = str(valuelist[0]).replace(",", "").replace(" ", "") if valuelist else ""
+        self.data = None
+        if not raw:
+            return
+        if not raw.isdigit() or int(raw) > ODOMETER_MAX:
+            raise ValueError("Enter the odometer as a whole number, like 182400.")
+        self.data = int(raw)
+
+
+class NewRequestForm(Form):
+    supplier = SelectField("A supplier you have worked with", validate_choice=False)
+    supplier_email = StringField("Supplier's e-mail", filters=[strip])
+    vehicle = StringField(
+        "Vehicle",
+        filters=[strip],
+        validators=[
+            DataRequired("Say which vehicle: unit number, plate or VIN."),
+            Length(max=100, message=TOO_LONG),
+        ],
+    )
+    odometer = OdometerField(
+        "Odometer (optional)",
+        validators=[Optional()],
+    )
+    title = StringField(
+        "What needs doing",
+        filters=[strip],
+        validators=[
+            DataRequired("Give the request a short title."),
+            Length(max=200, message=TOO_LONG),
+        ],
+    )
+    description = TextAreaField(
+        "Details (optional)", filters=[strip], validators=[Length(max=5000, message=TOO_LONG)]
+    )
+    priority = SelectField(
+        "Priority",
+        choices=[SelectChoice(p, p.capitalize()) for p in PRIORITIES],
+        default=DEFAULT_PRIORITY,
+        filters=[lambda value: value or DEFAULT_PRIORITY],
+        validate_choice=False,
+        validators=[AnyOf(PRIORITIES, "Choose low, normal, high or urgent.")],
+    )
+    location = StringField(
+        "Where is the vehicle? (optional)",
+        filters=[strip],
+        validators=[Length(max=200, message=TOO_LONG)],
+    )
+
+    def new_request(self) -> NewRequest:
+        """The request as the action core takes it."""
+        supplier_id: uuid.UUID | None = None
+        if (self.supplier.data or "").strip():
+            # Anything that is not a UUID of a supplier this fleet knows is refused the same way.
+            supplier_id = as_uuid(self.supplier.data) or uuid.UUID(int=0)
+        return NewRequest(
+            vehicle=self.vehicle.data or "",
+            title=self.title.data or "",
+            description=self.description.data or None,
+            priority=self.priority.data or DEFAULT_PRIORITY,
+            odometer=self.odometer.data,
+            location=self.location.data or None,
+            supplier_id=supplier_id,
+            supplier_address=self.supplier_email.data or None,
+        )

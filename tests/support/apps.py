@@ -1,0 +1,124 @@
+"""The app under test: built on a scratch database, mailing a real SMTP server on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from fleetos import REPO_ROOT, create_app
+from fleetos.extensions import db
+from tests.mailserver import MailServer
+from tests.support.database import libpq_url, sqlalchemy_url
+
+
+def build_app(database_url: str, **overrides: object) -> Flask:
+    """A FleetOS app for tests on ``database_url``; ``overrides`` go into its config."""
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "SQLALCHEMY_DATABASE_URI": sqlalchemy_url(database_url),
+        "BASE_URL": "http://fleetos.test",
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+@contextmanager
+def app_for(database_url: str, **overrides: object) -> Iterator[Flask]:
+    """An app bound to ``database_url`` inside an app context; its engine is disposed after."""
+    app = build_app(database_url, **overrides)
+    with app.app_context():
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+@contextmanager
+def database(app: Flask) -> Iterator[None]:
+    """Look at the database from a test, in an app context of its own."""
+    with app.app_context():
+        try:
+            yield
+        finally:
+            db.session.remove()
+
+
+def flask_cli(database_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``flask ARGS`` from the repo root as an operator would, against ``database_url``."""
+    environ = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("FLASK_", "FLEETOS_", "DATABASE_URL"))
+    }
+    environ.update({"DATABASE_URL": libpq_url(database_url), "SECRET_KEY": "cli-test"}, **env)
+    flask = shutil.which("flask", path=str(Path(sys.executable).parent)) or "flask"
+    return subprocess.run(
+        [flask, *args], cwd=REPO_ROOT, env=environ, capture_output=True, text=True, timeout=300
+    )
+
+
+def mail_config(smtp: MailServer) -> dict[str, object]:
+    """Mail to ``smtp``, delivered only when a test says so; no rate limits in the way."""
+    return {
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": smtp.port,
+        "MAIL_USE_TLS": False,
+        "MAIL_TIMEOUT": 5,
+        # Tests deliver explicitly, so they can look at the outbox in between.
+        "MAIL_DELIVER_AFTER_RESPONSE": False,
+        "RATELIMIT_ENABLED": False,
+    }
+
+
+@pytest.fixture
+def smtp() -> Iterator[MailServer]:
+    """A real SMTP server (aiosmtpd) on loopback; ``stop()`` and ``start()`` keep its port."""
+    server = MailServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def app(head_database: str, smtp: MailServer) -> Iterator[Flask]:
+    """The app on a fresh database at head, mailing ``smtp``.
+
+    No app context is held: each request gets its own ``g`` and session, as in
+    production. Look at the database with ``database(app)`` or ``app_context``.
+    """
+    app = build_app(head_database, **mail_config(smtp))
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app_context(app: Flask) -> Iterator[Flask]:
+    """The app with an app context held for the test body (for tests of services, not pages)."""
+    with database(app):
+        yield app
+
+
+@pytest.fixture
+def make_app(head_database: str, smtp: MailServer) -> Iterator[Callable[..., Flask]]:
+    """Build more apps on the test's database (another key, another worker); all disposed after."""
+    apps: list[Flask] = []
+
+    def make(**overrides: object) -> Flask:
+        apps.append(build_app(head_database, **{**mail_config(smtp), **overrides}))
+        return apps[-1]
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
