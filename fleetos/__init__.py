@@ -88,6 +88,7 @@ def register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (the tables must be known to the metadata)
     from .auth.session import register_session
     from .database import bound_answers
+    from .messaging import decisions  # noqa: F401  (registers what the mail worker composes)
     from .outbox import register_mail
 
     db.init_app(app)

@@ -50,7 +50,7 @@ def create() -> Page:
         except Invalid as refusal:
             form.refused(refusal)
         else:
-            flash(f"Request sent to {created.supplier.name}.", "success")
+            flash(f"Request sent to {created.sent_to}.", "success")
             return redirect(
                 url_for(".show", request_id=created.service_request.request_id), code=303
             )
