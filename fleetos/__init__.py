@@ -48,7 +48,10 @@ def finalise_config(app: Flask) -> None:
     """Fill in what the environment left open: a dev secret key, the embedded database,
     and the database's timeouts."""
     from .database import engine_options as database_engine_options
+    from .dns_check import parse_nameserver
 
+    if app.config.get("DNS_NAMESERVER"):
+        parse_nameserver(str(app.config["DNS_NAMESERVER"]))  # a typo fails at start, named
     instance = Path(app.instance_path)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = development_secret_key(instance)
