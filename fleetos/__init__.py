@@ -48,7 +48,10 @@ def finalise_config(app: Flask) -> None:
     """Fill in what the environment left open: a dev secret key, the embedded database,
     and the database's timeouts."""
     from .database import engine_options as database_engine_options
+    from .dns_check import parse_nameserver
 
+    if app.config.get("DNS_NAMESERVER"):
+        parse_nameserver(str(app.config["DNS_NAMESERVER"]))  # a typo fails at start, named
     instance = Path(app.instance_path)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = development_secret_key(instance)
@@ -88,6 +91,7 @@ def register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (the tables must be known to the metadata)
     from .auth.session import register_session
     from .database import bound_answers
+    from .messaging import decisions  # noqa: F401  (registers what the mail worker composes)
     from .outbox import register_mail
 
     db.init_app(app)

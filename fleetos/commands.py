@@ -103,3 +103,23 @@ def forget_used_links_command() -> None:
     from .actions.housekeeping import forget_expired_links
 
     click.echo(f"forgot {forget_expired_links()} expired used links")
+
+
+@fleetos_cli.command("verify-domain")
+@click.argument("domain")
+def verify_domain_command(domain: str) -> None:
+    """Check DOMAIN's TXT records against every company's claim to it (exit 1 if none holds)."""
+    from .actions.domains import check_all_claims
+    from .domain_errors import Invalid
+
+    try:
+        results = check_all_claims(domain)
+    except Invalid as exc:
+        raise click.ClickException(exc.message) from None
+    if not results:
+        raise click.ClickException(f"no company has claimed {domain}")
+    for result in results:
+        outcome = result.refusal or (result.checked.message if result.checked else "")
+        click.echo(f"{result.company.name}: {outcome}")
+    if not any(result.checked and result.checked.verified for result in results):
+        sys.exit(1)

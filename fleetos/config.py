@@ -110,6 +110,10 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "PROXY_FIX_HOPS": _hops(env.get("PROXY_FIX_HOPS", "0")),
         # How often an open dashboard asks for changes (seconds).
         "DASHBOARD_POLL_SECONDS": int(env.get("DASHBOARD_POLL_SECONDS", 10)),
+        # The resolver that domain claims are checked with (host[:port]); unset: the system's.
+        "DNS_NAMESERVER": env.get("DNS_NAMESERVER") or None,
+        # Seconds a domain check waits for DNS before saying "try again".
+        "DNS_TIMEOUT": _positive(env, "DNS_TIMEOUT", 5),
     }
 
 

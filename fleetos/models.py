@@ -12,11 +12,21 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index, Text, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Identity,
+    Index,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.elements import conv
 
+from .domains import is_public_mail_domain
 from .extensions import Model
 
 # Statuses, priorities and the order between statuses are the lifecycle's (lifecycle.py).
@@ -39,13 +49,29 @@ class Company(Model):
     """A fleet (owns vehicles) or a supplier (services them). Companies own the work."""
 
     __tablename__ = "companies"
-    __table_args__ = (CheckConstraint(_in("company_type", COMPANY_TYPES), name="company_type"),)
+    __table_args__ = (
+        CheckConstraint(_in("company_type", COMPANY_TYPES), name="company_type"),
+        # One verified owner per domain, whatever case or spaces v1 stored it in
+        # (migration 0007); this index is what makes two racing checks end with one.
+        Index(
+            "uq_companies_email_domain",
+            text("lower(btrim(email_domain))"),
+            unique=True,
+            postgresql_where=text("btrim(email_domain) <> ''"),
+        ),
+    )
 
     company_id: Mapped[uuid.UUID] = _uuid_pk()
     name: Mapped[str] = mapped_column(Text)
     company_type: Mapped[str] = mapped_column(Text)
+    # The company's verified mail domain: proved by a DNS record (or registered
+    # by a v1 administrator). Only a verified domain routes requests to the
+    # company and lets people at that domain join it.
     email_domain: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    # A supplier that emerged from a request sent to an address, before anyone
+    # there used FleetOS: that address. Unique, so one new address is one company.
+    emerged_from_address: Mapped[str | None] = mapped_column(Text, unique=True)
 
     contacts: Mapped[list[Contact]] = relationship(back_populates="company", lazy="raise")
 
@@ -57,8 +83,67 @@ class Company(Model):
     def is_fleet(self) -> bool:
         return self.company_type == "fleet"
 
+    @property
+    def verified_domain(self) -> str | None:
+        """The domain that identifies this company, if it has one (never a public one).
+
+        A v1 administrator may have registered gmail.com: kept, but it says
+        nothing about who works here, so it is never shown or used.
+        """
+        domain = (self.email_domain or "").strip().lower()
+        return domain if domain and not is_public_mail_domain(domain) else None
+
+    @property
+    def label(self) -> str:
+        """How the company is named to others: with its verified domain, where it has one,
+        so a look-alike name cannot pass for it."""
+        domain = self.verified_domain
+        return f"{self.name} ({domain})" if domain else self.name
+
     def __repr__(self) -> str:
         return f"<Company {self.name!r} {self.company_type}>"
+
+
+class DomainClaim(Model):
+    """A company's claim to a mail domain; it counts once a DNS TXT record proves it.
+
+    The company publishes ``fleetos-verification=<token>`` as a TXT record of
+    the domain; a check that finds it sets the company's ``email_domain``.
+    Several companies may claim one domain; only one can hold it.
+    """
+
+    __tablename__ = "domain_claims"
+    __table_args__ = (
+        UniqueConstraint("company_id", "domain"),
+        CheckConstraint("domain = lower(btrim(domain)) AND domain <> ''", name="domain"),
+        Index("idx_domain_claims_domain", "domain"),
+    )
+
+    claim_id: Mapped[uuid.UUID] = _uuid_pk()
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("companies.company_id", ondelete="CASCADE")
+    )
+    domain: Mapped[str] = mapped_column(Text)
+    token: Mapped[str] = mapped_column(Text, unique=True)
+    claimed_by_contact_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("contacts.contact_id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    checked_at: Mapped[datetime | None]
+    verified_at: Mapped[datetime | None]
+    # What companies.email_domain held before 0007 took it off (a domain a
+    # sign-up registered unproved): a downgrade puts it back.
+    unverified_registration: Mapped[str | None] = mapped_column(Text)
+
+    company: Mapped[Company] = relationship(lazy="joined")
+
+    @property
+    def record(self) -> str:
+        """The TXT record's text, as the company publishes it."""
+        return f"{VERIFICATION_PREFIX}{self.token}"
+
+
+VERIFICATION_PREFIX = "fleetos-verification="
 
 
 class LegacyUser(Model):
@@ -211,7 +296,8 @@ class EventLog(Model):
 
 
 # expired: not sent, because the link it carried expired before it could go.
-OUTBOX_STATUSES = ("pending", "sent", "failed", "expired")
+# withheld: the worker decided this address is sent nothing (see outbox.compose_at_delivery).
+OUTBOX_STATUSES = ("pending", "sent", "failed", "expired", "withheld")
 
 
 class OutboxMessage(Model):
@@ -251,6 +337,9 @@ class OutboxMessage(Model):
     email_message_id: Mapped[str | None] = mapped_column(Text)
     # Not sent after this (the link inside has expired); none: no deadline.
     expires_at: Mapped[datetime | None]
+    # For a message the worker composes at delivery (no body yet): what it needs
+    # to decide what, if anything, the recipient is sent. Never a secret.
+    context: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class UsedLinkToken(Model):

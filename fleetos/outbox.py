@@ -19,6 +19,14 @@ address, a line break in its subject, an address refused for good) fails at
 once; anything else is retried with backoff up to ``MAIL_MAX_ATTEMPTS``. A
 message whose link expired before it could be sent is not sent at all
 (``expired``): the person gets a fresh link on their next try.
+
+Some messages are composed by the worker, not by the web request that queued
+them (:func:`queue_for_worker`): what an address is sent may depend on whom
+it belongs to (a sign-in link or how to start; an invitation or a note that
+the address is another company's), and a web request that looked that up
+would answer, or take, differently for addresses that use FleetOS. The request
+queues the same row whatever the address; the worker decides, and may decide
+to send nothing (``withheld``).
 """
 
 from __future__ import annotations
@@ -97,6 +105,82 @@ def queue_mail(
     return message_id
 
 
+# -- messages the worker composes -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Composed:
+    """A message as the worker decided it: which template, to say what."""
+
+    kind: str
+    subject: str
+    text_body: str
+    html_body: str
+
+
+def compose(kind: str, subject: str, **context: object) -> Composed:
+    """Render ``templates/email/<kind>.txt|.html``."""
+    return Composed(
+        kind,
+        subject,
+        render_template(f"email/{kind}.txt", subject=subject, **context),
+        render_template(f"email/{kind}.html", subject=subject, **context),
+    )
+
+
+Composer = Callable[[OutboxMessage], "Composed | None"]
+COMPOSERS: dict[str, Composer] = {}
+
+
+def composes(kind: str) -> Callable[[Composer], Composer]:
+    """Register the function the worker calls to compose a ``kind`` message (None: send nothing)."""
+
+    def register(composer: Composer) -> Composer:
+        COMPOSERS[kind] = composer
+        return composer
+
+    return register
+
+
+def queue_for_worker(kind: str, recipient: str, **context: Any) -> int:
+    """Queue a ``kind`` message that the worker composes at delivery; return its id.
+
+    The row has the same shape whoever ``recipient`` is, and queuing it looks
+    nothing up. ``context`` (JSON, never a secret: tokens are made when the
+    message is composed) is what the composer needs.
+    """
+    values: dict[str, Any] = {
+        "kind": kind,
+        "recipient": recipient,
+        "subject": "",
+        "context": context,
+        "email_message_id": new_message_id(current_app.config["MAIL_DEFAULT_SENDER"]),
+    }
+    lifetime = EXPIRES_WITH_ITS_LINK.get(kind)
+    if lifetime:
+        values["expires_at"] = func.now() + timedelta(seconds=int(current_app.config[lifetime]))
+    message_id: int = db.session.execute(
+        insert(OutboxMessage).values(values).returning(OutboxMessage.message_id)
+    ).scalar_one()
+    g.setdefault("outbox_ids", []).append(message_id)
+    return message_id
+
+
+def _compose_now(message: OutboxMessage) -> bool:
+    """Compose a worker-composed message in place; False when the worker sends nothing."""
+    composer = COMPOSERS.get(message.kind)
+    if composer is None:
+        raise LookupError(f"no composer for {message.kind} messages")
+    composed = composer(message)
+    if composed is None:
+        return False
+    message.kind = composed.kind
+    message.subject = composed.subject
+    message.text_body = composed.text_body
+    message.html_body = composed.html_body
+    return True
+
+
 # -- delivering -------------------------------------------------------------------------------
 
 
@@ -106,15 +190,16 @@ class DeliveryReport:
     retrying: int = 0
     failed: int = 0
     expired: int = 0
+    withheld: int = 0
 
     @property
     def total(self) -> int:
-        return self.sent + self.retrying + self.failed + self.expired
+        return self.sent + self.retrying + self.failed + self.expired + self.withheld
 
     def __str__(self) -> str:
         return (
             f"sent {self.sent}, retrying later {self.retrying}, failed {self.failed}, "
-            f"expired {self.expired}"
+            f"expired {self.expired}, withheld {self.withheld}"
         )
 
 
@@ -166,6 +251,13 @@ def deliver_one(
         log.info("mail %s not sent: its link expired before it could go", message.message_id)
     else:
         try:
+            if message.context is not None and message.text_body is None:
+                with db.session.begin_nested():  # a composer's failed query spoils nothing else
+                    composed = _compose_now(message)
+                if not composed:
+                    outcome = _finish(message, "withheld")
+                    db.session.commit()
+                    return outcome
             transmit(message, smtp_timeout=smtp_timeout)
         except Exception as exc:  # any failure of this one message is recorded, never raised
             outcome = _record_failure(message, exc)

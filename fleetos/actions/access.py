@@ -20,11 +20,11 @@ from ..contacts import ContactAddress, ContactService, InvalidContact
 from ..domain_errors import Invalid
 from ..events import EventLogService
 from ..extensions import db
+from ..messaging.decisions import invite_subject
 from ..messaging.links import (
     Link,
     LinkError,
     Purpose,
-    external_url,
     link_url,
     make_token,
     read_token,
@@ -32,7 +32,7 @@ from ..messaging.links import (
     site_path,
 )
 from ..models import COMPANY_TYPES, Company, Contact, UsedLinkToken
-from ..outbox import queue_mail
+from ..outbox import queue_for_worker, queue_mail
 from ..unit_of_work import atomic
 
 WEB = "web"
@@ -56,43 +56,23 @@ def email_address(raw: str, *, field: str = "email") -> ContactAddress:
 
 @dataclass(frozen=True)
 class LinkSent:
-    """A message with a link (or, for an unknown address, how to start) is on its way."""
+    """A message is on its way to ``address``; what it says, the worker decides."""
 
     address: str  # canonical
-    message: str  # which: "sign_in", "sign_up", "invite" or "unknown_address"
+    message: str  # what was asked for: "sign_in", "sign_up" or "invite"
 
 
 @atomic
 def ask_for_sign_in(raw_address: str, next_path: str | None = None) -> LinkSent:
-    """Mail a sign-in link if the address is known, was sent work, or is on a registered domain.
+    """Queue the answer to a sign-in: a link if the address belongs to a company, else how
+    to start one (the worker decides, see ``messaging/decisions.py``).
 
-    The caller shows the same page either way. An unknown address is told
-    (by mail, to its owner only) how to start instead.
+    Nothing is looked up here: the page, and the work behind it, are the same
+    for every address, so neither tells who uses FleetOS.
     """
     address = email_address(raw_address)
-    company = CompanyService.for_address(address.value)
-    if company is None:
-        queue_mail(
-            "unknown_address",
-            address.value,
-            "Signing in to FleetOS",
-            signup_url=external_url("auth.signup"),
-        )
-        return LinkSent(address.value, "unknown_address")
-    _queue_sign_in(address.value, company, next_path)
+    queue_for_worker("sign_in", address.value, next_path=next_path)
     return LinkSent(address.value, "sign_in")
-
-
-def _queue_sign_in(address: str, company: Company, next_path: str | None) -> None:
-    token = make_token(Purpose.SIGN_IN, address, company_id=company.company_id, next_path=next_path)
-    queue_mail(
-        "sign_in",
-        address,
-        "Your FleetOS sign-in link",
-        link=link_url(token),
-        company=company,
-        minutes=Purpose.SIGN_IN.max_age // 60,
-    )
 
 
 @dataclass(frozen=True)
@@ -107,58 +87,63 @@ class SignUp:
 
 @atomic
 def ask_for_sign_up(signup: SignUp) -> LinkSent:
-    """Mail a sign-up link; nothing but the message is stored until it is used.
+    """Queue a sign-up link; nothing but the message is stored until it is used.
 
-    An address that is already a contact gets a sign-in link instead: one
-    address never founds a second company.
+    An address that is already a contact gets a sign-in link instead (the
+    worker decides): one address never founds a second company.
     """
     address = email_address(signup.email).value
     if signup.company_type not in COMPANY_TYPES:
         raise Invalid("company_type", "Choose whether your company runs a fleet or services one.")
-    contact = ContactService.find(address)
-    if contact is not None:
-        _queue_sign_in(contact.contact_value, contact.company, None)
-        return LinkSent(address, "sign_in")
-    token = make_token(
-        Purpose.SIGN_UP,
+    ensure_name_is_free(signup.company_name)
+    queue_for_worker(
+        "sign_up",
         address,
         next_path=site_path("dashboard.index"),
         company_name=signup.company_name,
         company_type=signup.company_type,
         display_name=signup.display_name,
     )
-    queue_mail(
-        "sign_up",
-        address,
-        f"Confirm {signup.company_name} on FleetOS",
-        link=link_url(token),
-        company_name=signup.company_name,
-        minutes=Purpose.SIGN_UP.max_age // 60,
-    )
     return LinkSent(address, "sign_up")
+
+
+def ensure_name_is_free(name: str, *, field: str = "company_name") -> None:
+    """Refuse the exact name of a company with a verified domain: no look-alike supplier.
+
+    Such a company shows its domain beside its name everywhere, so it is known
+    to everyone it works with; saying it exists tells nobody anything new.
+    """
+    taken = CompanyService.verified_name_taken(name)
+    if taken is not None:
+        raise Invalid(
+            field,
+            f"{taken.label} is already on FleetOS under that name. "
+            "Use your company's own full name (add your town, say).",
+        )
 
 
 @atomic
 def invite_colleague(
     inviter: Contact, raw_address: str, display_name: str = "", *, channel: str = WEB
 ) -> LinkSent:
-    """Mail an invite link to join the inviter's company."""
+    """Queue an invitation to join the inviter's company (the worker decides what it says).
+
+    The inviter is told the same whether or not the address is another
+    company's: that is its owner's to know, and the worker tells them.
+    """
     address = email_address(raw_address)
     existing = ContactService.find(address.value)
     if existing is not None and existing.company_id == inviter.company_id:
+        # Colleagues are on the company page already: this tells the inviter nothing new.
         raise Invalid("email", f"{address.value} is already a colleague at {inviter.company.name}.")
-    if existing is not None:
-        raise Invalid("email", f"{address.value} already belongs to another company on FleetOS.")
-    name = " ".join(display_name.split())[:120]
-    token = make_token(
-        Purpose.INVITE,
+    queue_for_worker(
+        "invite",
         address.value,
-        company_id=inviter.company_id,
+        company_id=str(inviter.company_id),
+        inviter_id=str(inviter.contact_id),
+        display_name=" ".join(display_name.split())[:120],
         next_path=site_path("dashboard.index"),
-        invited_by=str(inviter.contact_id),
-        display_name=name,
     )
-    _queue_invite(address.value, inviter.company, token, inviter=inviter)
     EventLogService.record(
         "contact.invited",
         company_id=inviter.company_id,
@@ -170,15 +155,10 @@ def invite_colleague(
 
 
 def _queue_invite(address: str, company: Company, token: str, *, inviter: Contact | None) -> None:
-    subject = (
-        f"{inviter.label} invited you to {company.name} on FleetOS"
-        if inviter
-        else f"Your invitation to {company.name} on FleetOS"
-    )
     queue_mail(
         "invite",
         address,
-        subject,
+        invite_subject(company, inviter),
         link=link_url(token),
         inviter=inviter,
         company=company,
@@ -323,10 +303,11 @@ def _emerge(link: Link, channel: str) -> tuple[Contact, bool]:
         raise LinkError("invalid")
     company: Company | None
     if link.purpose is Purpose.SIGN_UP:
+        company_name = str(link.extra.get("company_name") or link.contact_value)
+        ensure_name_is_free(company_name)  # taken since the link was asked for
+        # No domain: a company proves its domain on its company page, never by signing up.
         company = CompanyService.create(
-            name=str(link.extra.get("company_name") or link.contact_value),
-            company_type=str(link.extra.get("company_type") or "fleet"),
-            first_address=link.contact_value,
+            name=company_name, company_type=str(link.extra.get("company_type") or "fleet")
         )
         EventLogService.record(
             "company.created",

@@ -53,6 +53,9 @@ class NewRequest:
 class Created:
     service_request: ServiceRequest
     supplier: Company
+    # Whom the fleet is told it went to: the address it typed (the company behind a
+    # new address is not the sender's to learn from this answer), else the supplier.
+    sent_to: str
 
 
 def ensure_may_send(contact: Contact) -> None:
@@ -65,10 +68,7 @@ def ensure_may_send(contact: Contact) -> None:
 def create_request(contact: Contact, new: NewRequest, *, channel: str = WEB) -> Created:
     """Send ``new`` to its supplier (which may emerge from the address), and tell them."""
     ensure_may_send(contact)
-    supplier, typed_address = _resolve_supplier(contact, new)
-    if supplier is None:  # only now that nothing else is wrong may a supplier emerge
-        assert typed_address is not None
-        supplier = _new_supplier(contact, typed_address, channel)
+    supplier, typed_address = _resolve_supplier(contact, new, channel)
 
     service_request = ServiceRequest(
         fleet_company_id=contact.company_id,
@@ -87,14 +87,19 @@ def create_request(contact: Contact, new: NewRequest, *, channel: str = WEB) -> 
     db.session.refresh(service_request)
     route = notify.for_new_request(service_request, typed_address)
     service_request.supplier_email = route.address if route else None
-    facts = notify.notify(
-        route,
-        service_request,
-        kind="request_new",
-        subject=f"New service request from {contact.company.name}: {service_request.title}",
-        fleet=contact.company,
-        submitter=contact,
-    )
+    if typed_address:
+        # What that address is sent (the request, or a note that it is another
+        # company's) is the delivery worker's decision: see messaging/decisions.py.
+        facts = notify.decided_at_delivery(route, service_request, kind="request_new")
+    else:
+        facts = notify.notify(
+            route,
+            service_request,
+            kind="request_new",
+            subject=f"New service request from {contact.company.label}: {service_request.title}",
+            fleet=contact.company,
+            submitter=contact,
+        )
     EventLogService.record(
         "request.created",
         company_id=contact.company_id,
@@ -104,11 +109,14 @@ def create_request(contact: Contact, new: NewRequest, *, channel: str = WEB) -> 
         channel=channel,
         **facts,
     )
-    return Created(service_request, supplier)
+    sent_to = typed_address or supplier.label
+    return Created(service_request, supplier, sent_to)
 
 
-def _resolve_supplier(contact: Contact, new: NewRequest) -> tuple[Company | None, str | None]:
-    """The supplier and the address typed, if any; (None, address) for a supplier yet to emerge."""
+def _resolve_supplier(
+    contact: Contact, new: NewRequest, channel: str
+) -> tuple[Company, str | None]:
+    """The supplier, and the address typed if the fleet typed one."""
     if new.supplier_id is not None:
         for supplier in queries.suppliers_worked_with(contact.company_id):
             if supplier.company_id == new.supplier_id:
@@ -117,43 +125,18 @@ def _resolve_supplier(contact: Contact, new: NewRequest) -> tuple[Company | None
         raise Invalid("supplier", "Choose a supplier from the list, or enter an e-mail address.")
     if not new.supplier_address:
         raise Invalid("supplier", "Choose a supplier, or enter the supplier's e-mail address.")
-    return _supplier_for_address(new.supplier_address)
-
-
-def _supplier_for_address(raw: str) -> tuple[Company | None, str]:
-    """Resolve like the v1 migration: a contact's company, else a registered supplier domain."""
     try:
-        address = ContactService.canonicalise(raw)
+        address = ContactService.canonicalise(new.supplier_address)
     except InvalidContact as exc:
         raise Invalid("supplier_email", str(exc)) from None
     if address.contact_type != "email":
         raise Invalid("supplier_email", "Enter the supplier's e-mail address.")
-    known = ContactService.find(address.value)
-    company = (
-        known.company
-        if known
-        else CompanyService.for_domain(address.value, company_type="supplier")
+    # The same steps whoever the address is (its supplier, or one emerging for it):
+    # nothing here may answer differently for an address that uses FleetOS.
+    resolved = CompanyService.supplier_for_address(
+        address.value, introduced_by=contact, channel=channel
     )
-    if company is not None and not company.is_supplier:
-        raise Invalid("supplier_email", "That address belongs to a company that is not a supplier.")
-    return company, address.value
-
-
-def _new_supplier(contact: Contact, address: str, channel: str) -> Company:
-    """A supplier company for this one address: never grouped by (public) domain."""
-    company = Company(name=address, company_type="supplier")
-    db.session.add(company)
-    db.session.flush()
-    EventLogService.record(
-        "company.created",
-        company_id=company.company_id,
-        contact_id=contact.contact_id,
-        via="request",
-        address=address,
-        introduced_by=str(contact.contact_id),
-        channel=channel,
-    )
-    return company
+    return resolved.company, address.value
 
 
 # ---------------------------------------------------------------------------

@@ -92,14 +92,18 @@ def signup() -> Page:
     form = SignUpForm(formdata=request.form if request.method == "POST" else None)
     if request.method == "GET" or not form.validate():
         return render_template("auth/signup.html", form=form), (422 if form.errors else 200)
-    sent = access.ask_for_sign_up(
-        access.SignUp(
-            company_name=form.company_name.data or "",
-            company_type=form.company_type.data or "",
-            email=form.email.data or "",
-            display_name=form.display_name.data or "",
+    try:
+        sent = access.ask_for_sign_up(
+            access.SignUp(
+                company_name=form.company_name.data or "",
+                company_type=form.company_type.data or "",
+                email=form.email.data or "",
+                display_name=form.display_name.data or "",
+            )
         )
-    )
+    except Invalid as refusal:  # a verified company's name: the form again, as typed
+        form.refused(refusal)
+        return render_template("auth/signup.html", form=form), 422
     return render_template("auth/check_email.html", email=sent.address)
 
 

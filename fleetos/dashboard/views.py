@@ -17,15 +17,17 @@ from flask import Blueprint, Response, current_app, flash, g, redirect, request,
 from werkzeug.wrappers import Response as BaseResponse
 
 from .. import queries
+from ..actions import domains
 from ..actions import requests as act
 from ..auth.forms import InviteForm
 from ..auth.session import login_required
 from ..clock import as_utc, database_now
-from ..domain_errors import DomainError, NotFound
+from ..domain_errors import Conflict, DomainError, Invalid, NotFound
 from ..errors import http_status
 from ..forms import AssignForm, TransitionForm
 from ..htmx import fragment, is_htmx, page_or_fragment
 from ..messaging.links import safe_next
+from .forms import CheckDomainForm, ClaimDomainForm
 from .queries import Cursor, Filters, Page, changes_since, list_page, one_row
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -162,14 +164,58 @@ def _row_fragment(
 @bp.get("/company")
 @login_required
 def company() -> Response:
-    """The company: its contacts as they emerged, inviting a colleague, and its activity."""
+    """The company: its contacts as they emerged, inviting a colleague, its domain, its activity."""
+    return _company_page()
+
+
+def _company_page(*, http_status: int = 200, claim_form: ClaimDomainForm | None = None) -> Response:
+    """The company page (a refused form shown again keeps what was typed)."""
     return page_or_fragment(
         "dashboard/company.html",
         "dashboard/_activity.html",
+        http_status=http_status,
         contacts=queries.company_contacts(g.company),
         events=queries.activity(g.company),
         invite_form=InviteForm(formdata=None),
+        **_domain_section(claim_form),
     )
+
+
+# -- claiming the company's mail domain (templates/dashboard/_domain.html) --------------------
+
+
+def _domain_section(claim_form: ClaimDomainForm | None = None) -> dict[str, Any]:
+    if claim_form is None:
+        claim_form = ClaimDomainForm(formdata=None, domain=domains.suggested_domain(g.contact))
+    return {"claims": domains.claims_of(g.company), "claim_form": claim_form}
+
+
+@bp.post("/company/domain")
+@login_required
+def claim_domain() -> BaseResponse:
+    """Claim a mail domain: show the TXT record that proves it."""
+    form = ClaimDomainForm()
+    try:
+        claim = domains.claim_domain(g.contact, form.domain.data or "")
+    except Invalid as refusal:
+        form.refused(refusal)
+        return _company_page(http_status=422, claim_form=form)
+    flash(f"Publish the TXT record below on {claim.domain}, then check it.", "info")
+    return redirect(url_for(".company", _anchor="domain"), code=303)
+
+
+@bp.post("/company/domain/check")
+@login_required
+def check_domain() -> BaseResponse:
+    """Look the claimed domain's TXT record up now."""
+    form = CheckDomainForm()
+    try:
+        checked = domains.check_claim(g.company, form.domain.data or "", contact=g.contact)
+    except (Invalid, Conflict) as refusal:
+        flash(refusal.message, "error")
+    else:
+        flash(checked.message, "success" if checked.verified else "info")
+    return redirect(url_for(".company", _anchor="domain"), code=303)
 
 
 def _list_context(filters: Filters, page: Page, after: Cursor | None) -> dict[str, Any]:

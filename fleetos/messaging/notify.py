@@ -21,7 +21,7 @@ from sqlalchemy import select
 from ..contacts import ContactService
 from ..extensions import db
 from ..models import Contact, ServiceRequest
-from ..outbox import queue_mail
+from ..outbox import queue_for_worker, queue_mail
 from .links import Purpose, link_url, make_token, site_path
 
 
@@ -44,10 +44,8 @@ NO_ROUTE = {"routed_to": None, "routed_contact_id": None, "route_reason": "no ad
 
 def for_new_request(service_request: ServiceRequest, typed_address: str | None) -> Route | None:
     if typed_address:
-        contact = ContactService.find(typed_address)
-        return Route(
-            typed_address, "the address the fleet typed", contact.contact_id if contact else None
-        )
+        # Whose address it is, the worker finds out when it sends (decisions.py).
+        return Route(typed_address, "the address the fleet typed")
     return _to_supplier(service_request, first_contact=True)
 
 
@@ -132,6 +130,16 @@ def notify(
         link=link_url(token),
         **context,
     )
+    return route.as_metadata()
+
+
+def decided_at_delivery(
+    route: Route | None, service_request: ServiceRequest, *, kind: str
+) -> dict[str, Any]:
+    """Queue ``kind`` along ``route`` for the worker to compose (``messaging/decisions.py``)."""
+    if route is None:
+        return dict(NO_ROUTE)
+    queue_for_worker(kind, route.address, request_id=str(service_request.request_id))
     return route.as_metadata()
 
 

@@ -50,7 +50,7 @@ def create() -> Page:
         except Invalid as refusal:
             form.refused(refusal)
         else:
-            flash(f"Request sent to {created.supplier.name}.", "success")
+            flash(f"Request sent to {created.sent_to}.", "success")
             return redirect(
                 url_for(".show", request_id=created.service_request.request_id), code=303
             )
@@ -60,7 +60,7 @@ def create() -> Page:
 def _new_form(form: NewRequestForm, message: str | None = None) -> str:
     suppliers = queries.suppliers_worked_with(g.company.company_id)
     form.supplier.choices = [SelectChoice("", "Choose…")] + [
-        SelectChoice(str(s.company_id), s.name) for s in suppliers
+        SelectChoice(str(s.company_id), s.label) for s in suppliers
     ]
     return render_template("requests/new.html", form=form, suppliers=suppliers, message=message)
 

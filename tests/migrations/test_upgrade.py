@@ -141,7 +141,8 @@ def test_new_supplier_company_is_recorded_and_not_grouped_by_public_domain(v1_da
 
 def test_only_status_changes_in_v1_data(v1_database):
     columns = {
-        "companies": "*",
+        # v1's columns (later revisions add their own, empty on v1 rows)
+        "companies": "company_id, name, company_type, email_domain, created_at",
         "users": "*",
         "service_requests": "request_id, created_by_user_id, supplier_user_id, supplier_email, vehicle,"
         " title, description, priority, created_at, updated_at",
