@@ -347,3 +347,11 @@ class Attachment(Model):
     @property
     def is_image(self) -> bool:
         return self.content_type.startswith("image/")
+
+    @property
+    def thumbnail_size(self) -> tuple[int, int] | None:
+        """The thumbnail's width and height (it fits in 320 x 320), for the page's layout."""
+        if not (self.width and self.height):
+            return None
+        scale = min(1.0, 320 / max(self.width, self.height))
+        return max(1, round(self.width * scale)), max(1, round(self.height * scale))
