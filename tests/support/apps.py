@@ -7,10 +7,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from secrets import token_hex
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from secrets import token_hex
 
 import pytest
 from flask import Flask
