@@ -5,6 +5,7 @@ polyglots, things that are not what their names say)."""
 from __future__ import annotations
 
 import io
+from datetime import datetime
 
 import pillow_heif
 from PIL import Image
@@ -40,9 +41,12 @@ def heic(width: int = 64, height: int = 48) -> bytes:
 
 
 def pdf(text: str = "Invoice 1042") -> bytes:
-    """A small valid PDF (one empty page and a title)."""
+    """A small valid PDF (one empty page and a title), the same bytes every time."""
     out = io.BytesIO()
-    Image.new("RGB", (10, 10), "white").save(out, "PDF", title=text)
+    fixed = datetime(2026, 12, 1, 9, 30).timetuple()
+    Image.new("RGB", (10, 10), "white").save(
+        out, "PDF", title=text, creationDate=fixed, modDate=fixed
+    )
     return out.getvalue()
 
 
