@@ -36,7 +36,8 @@ def photo_and_pdf(app, as_, world):
 
 
 def url(attachment, suffix="", request_id=None):
-    return f"/requests/{request_id or attachment.request_id}/attachments/{attachment.attachment_id}{suffix}"
+    request_id = request_id or attachment.request_id
+    return f"/requests/{request_id}/attachments/{attachment.attachment_id}{suffix}"
 
 
 # -- who may see them ---------------------------------------------------------------------------
