@@ -144,7 +144,10 @@ def _clean_image(data: bytes, kind: FileKind, name: str, shown: str) -> CleanFil
             f"{shown} has too many pixels to open safely "
             f"(at most {(Image.MAX_IMAGE_PIXELS or 0) // 1_000_000} megapixels)."
         ) from None
-    except (OSError, ValueError, SyntaxError, EOFError, MemoryError):
+    # Decoders meet hostile bytes here: whatever they raise (OSError mostly; pillow-heif's
+    # RuntimeError for what libheif refuses; struct.error, IndexError from some plugins)
+    # means the file cannot be taken, never a 500.
+    except Exception:
         raise Unacceptable(
             f"{shown} could not be read as {kind.label}: it may be damaged."
         ) from None
