@@ -25,7 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, select, text
 
 from .. import queries
 from ..attachments.content import (
@@ -320,22 +320,37 @@ def collect_garbage(older_than: timedelta, *, dry_run: bool = False) -> Collecte
     db.session.rollback()
     deleted: list[str] = []
     referenced = young = 0
-    for stored in list(storage.stored()):
+    old = []
+    for stored in storage.stored():
         if stored.modified > cutoff:
             young += 1
-            continue
-        with _collecting(stored.key):
-            if _is_referenced(stored.key):
-                referenced += 1
+        else:
+            old.append(stored.key)
+    for start in range(0, len(old), GC_BATCH):
+        batch = old[start : start + GC_BATCH]
+        in_use = _referenced(batch)
+        db.session.rollback()
+        referenced += len(in_use)
+        for key in batch:
+            if key in in_use:
                 continue
-            modified = storage.modified(stored.key)
-            if modified is not None and modified > cutoff:  # written again meanwhile
-                young += 1
-                continue
-            if not dry_run:
-                storage.delete(stored.key)
-            deleted.append(stored.key)
+            # Looked at again under the key's lock: an upload of the same bytes may
+            # have attached it, or written it afresh, since the batch was read.
+            with _collecting(key):
+                if _referenced([key]):
+                    referenced += 1
+                    continue
+                modified = storage.modified(key)
+                if modified is not None and modified > cutoff:
+                    young += 1
+                    continue
+                if not dry_run:
+                    storage.delete(key)
+                deleted.append(key)
     return Collected(deleted, referenced, young)
+
+
+GC_BATCH = 1000
 
 
 @contextmanager
@@ -351,25 +366,39 @@ def _collecting(key: str) -> Any:
         db.session.rollback()  # only a lock and reads: nothing to commit
 
 
-def _is_referenced(key: str) -> bool:
-    return (
-        db.session.scalar(
-            select(Attachment.attachment_id)
-            .where(or_(Attachment.sha256 == key, Attachment.thumbnail_sha256 == key))
-            .limit(1)
-        )
-        is not None
-    )
+def _referenced(keys: Sequence[str]) -> set[str]:
+    """Which of ``keys`` an attachment refers to (as its file or its thumbnail)."""
+    files = select(Attachment.sha256).where(Attachment.sha256.in_(keys))
+    thumbnails = select(Attachment.thumbnail_sha256).where(Attachment.thumbnail_sha256.in_(keys))
+    return {key for key in db.session.scalars(files.union(thumbnails)) if key}
 
 
-def missing_files() -> list[Attachment]:
-    """Attachments whose file (or thumbnail) is not in storage (``flask fleetos verify``)."""
+@dataclass(frozen=True)
+class Missing:
+    attachment_id: uuid.UUID
+    request_id: uuid.UUID
+    filename: str
+
+
+def missing_files() -> tuple[int, list[Missing]]:
+    """How many attachments there are, and those whose file (or thumbnail) is not in
+    storage (``flask fleetos verify``). Storage is listed once, not asked per file."""
     present = {stored.key for stored in current_storage().stored()}
-    return [
-        attachment
-        for attachment in db.session.scalars(
-            select(Attachment).order_by(Attachment.created_at, Attachment.attachment_id)
+    total = 0
+    missing: list[Missing] = []
+    rows = db.session.execute(
+        select(
+            Attachment.attachment_id,
+            Attachment.request_id,
+            Attachment.filename,
+            Attachment.sha256,
+            Attachment.thumbnail_sha256,
         )
-        if attachment.sha256 not in present
-        or (attachment.thumbnail_sha256 and attachment.thumbnail_sha256 not in present)
-    ]
+        .order_by(Attachment.created_at, Attachment.attachment_id)
+        .execution_options(yield_per=1000)
+    )
+    for attachment_id, request_id, filename, sha256, thumbnail in rows:
+        total += 1
+        if sha256 not in present or (thumbnail and thumbnail not in present):
+            missing.append(Missing(attachment_id, request_id, filename))
+    return total, missing
