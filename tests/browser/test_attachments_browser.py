@@ -24,6 +24,12 @@ BOB = "bob@bobsrepair.com"
 
 
 @pytest.fixture
+def live_overrides() -> dict[str, object]:
+    """Small limits, so a file over them is quick to make."""
+    return {"ATTACHMENT_MAX_BYTES": 200_000, "ATTACHMENT_MAX_UPLOAD_BYTES": 300_000}
+
+
+@pytest.fixture
 def request_id(live_server: LiveServer) -> uuid.UUID:
     """Acme Fleet (Dana) sent Bob's Truck Repair (Bob) a request."""
     app = live_server.app
@@ -116,3 +122,40 @@ def test_a_photo_on_a_note_shows_on_the_other_companys_timeline(
     )
     size = full.locator("img").evaluate("img => [img.naturalWidth, img.naturalHeight]")
     assert size == [480, 640]
+
+
+def test_a_file_too_large_is_named_before_anything_is_sent(
+    new_context: NewContext, live_server: LiveServer, request_id: uuid.UUID
+):
+    """A whole upload over its limit would be refused unread (413), naming nothing and
+    losing what was typed: the page names the file first and sends nothing."""
+    workshop = new_context().new_page()
+    sign_in(workshop, live_server.smtp, BOB)
+    workshop.goto(f"/requests/{request_id}")
+    workshop.get_by_label("Add a note (both companies see it)").fill("Quote and photos")
+    picker = workshop.get_by_label("Add photos or PDFs")
+    picker.set_input_files(
+        [
+            {"name": "small.pdf", "mimeType": "application/pdf", "buffer": files.pdf()},
+            {"name": "scan.pdf", "mimeType": "application/pdf", "buffer": b"%PDF" + b"0" * 250_000},
+        ]
+    )
+    warning = workshop.locator(".files-check")
+    expect(warning).to_have_text("scan.pdf is 250 KB; files can be at most 200 KB.")
+    posts: list[str] = []
+    workshop.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    workshop.get_by_role("button", name="Add note").click()
+    expect(warning).to_be_visible()
+    workshop.wait_for_timeout(300)
+    assert posts == []
+    expect(workshop.get_by_label("Add a note (both companies see it)")).to_have_value(
+        "Quote and photos"
+    )
+
+    picker.set_input_files(
+        [{"name": "small.pdf", "mimeType": "application/pdf", "buffer": files.pdf()}]
+    )
+    expect(warning).to_be_hidden()
+    workshop.get_by_role("button", name="Add note").click()
+    expect(workshop.get_by_text("Note added.")).to_be_visible()
+    expect(workshop.locator("#timeline .attachment-document")).to_contain_text("small.pdf")
