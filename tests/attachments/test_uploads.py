@@ -320,6 +320,18 @@ def test_a_file_over_the_limit_is_refused_by_name(make_app, world, smtp):
     assert "huge.png is 4 KB; files can be at most 2 KB." in unescape(response.text)
 
 
+def test_an_upload_takes_only_so_many_files(make_app, world, smtp):
+    from tests.support.web import signed_in
+
+    app = make_app(ATTACHMENT_MAX_FILES=2)
+    dana = signed_in(app, smtp, world.contacts["dana"])
+    three = upload(*((files.pdf(name), f"{name}.pdf") for name in ("a", "b", "c")))
+    response = note(dana, world.request_id, files=three)
+    assert response.status_code == 422
+    assert "c.pdf: at most 2 files can go at once." in unescape(response.text)
+    assert len(KEEP.findall(response.text)) == 2
+
+
 def test_a_request_holds_only_so_much(make_app, world, smtp):
     from tests.support.web import signed_in
 
