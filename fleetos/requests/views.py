@@ -145,8 +145,9 @@ def add_note(request_id: uuid.UUID) -> Page:
     """Add a note (words, photos, documents) to the request's thread."""
     form = NoteForm()
     if not form.validate():  # files kept from before have expired
+        found = queries.visible_request(g.contact, request_id)  # before anything is stored
         form.take_in_files()
-        return _page(queries.visible_request(g.contact, request_id), note=form), 422
+        return _page(found, note=form), 422
     try:
         act.add_note(g.contact, request_id, form.body.data or "", attachments=form.attachable())
     except (Conflict, Invalid) as refusal:
