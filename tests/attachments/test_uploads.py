@@ -235,6 +235,23 @@ def test_a_refused_note_keeps_its_words_and_its_good_files(app, as_, world):
     assert not [e for e in events(app) if e.event_type == "request.note"]
 
 
+def test_kept_files_that_expired_are_asked_for_again(make_app, world, smtp):
+    import time
+
+    from tests.support.web import signed_in
+
+    app = make_app(ATTACHMENT_KEEP_SECONDS=1)
+    bob = signed_in(app, smtp, world.contacts["bob"])
+    response = note(bob, world.request_id, body="x" * 6000, files=upload((files.pdf(), "q.pdf")))
+    token, kept = HELD.search(response.text).group(1), KEEP.findall(response.text)
+    time.sleep(2.1)  # itsdangerous counts whole seconds
+    again = note(bob, world.request_id, body="Quote", held_files=token, keep=kept)
+    assert again.status_code == 422
+    assert "The files kept from before have expired: attach them again." in again.text
+    assert "Quote</textarea>" in again.text
+    assert attachments(app) == [] and not events(app, "request.note")
+
+
 def test_kept_files_belong_to_the_contact_they_were_kept_for(app, as_, world):
     response = note(
         as_("bob"), world.request_id, body="x" * 6000, files=upload((files.pdf(), "q.pdf"))
