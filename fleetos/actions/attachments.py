@@ -97,7 +97,8 @@ def take_in(files: Sequence[Attachable], service_request: ServiceRequest | None 
 
     Limits: ATTACHMENT_MAX_BYTES a file, ATTACHMENT_MAX_FILES and
     ATTACHMENT_MAX_UPLOAD_BYTES at once, ATTACHMENT_MAX_REQUEST_BYTES for all
-    the files of ``service_request``.
+    the files of ``service_request`` (two uploads to one request at the same
+    moment may each fit on their own and, together, pass it by one upload).
     """
     config = current_app.config
     storage = current_storage()
