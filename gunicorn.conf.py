@@ -47,8 +47,9 @@ keepalive = 5
 # defaults, made explicit): a request line of at most 4094 bytes, at most 100
 # header fields of at most 8190 bytes each; beyond them, gunicorn refuses the
 # request (414, 431 or 400).
-# Bodies are limited by FleetOS (MAX_CONTENT_LENGTH, 413), which refuses one
-# that is too large before reading it; gunicorn has no body limit of its own.
+# Bodies are limited by FleetOS (MAX_CONTENT_LENGTH, 413; the forms that take
+# files, that plus ATTACHMENT_MAX_UPLOAD_BYTES), which refuses one that is too
+# large before reading it; gunicorn has no body limit of its own.
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190

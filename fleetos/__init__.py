@@ -73,7 +73,11 @@ def register_proxy_fix(app: Flask) -> None:
 
 
 def register_request_limits(app: Flask) -> None:
-    """Bodies over MAX_CONTENT_LENGTH are refused (413) unread; so are bodies of unknown size."""
+    """Bodies over MAX_CONTENT_LENGTH are refused (413) unread; so are bodies of unknown size.
+    Views that take files (``uploads.accepts_uploads``) have a larger limit of their own."""
+    from .uploads import register_upload_limits
+
+    register_upload_limits(app)
 
     @app.before_request
     def refuse_bodies_of_unknown_size() -> None:

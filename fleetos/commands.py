@@ -123,3 +123,44 @@ def verify_domain_command(domain: str) -> None:
         click.echo(f"{result.company.name}: {outcome}")
     if not any(result.checked and result.checked.verified for result in results):
         sys.exit(1)
+
+
+attachments_cli = AppGroup("attachments", help="Photos and documents: storage housekeeping.")
+fleetos_cli.add_command(attachments_cli)
+
+
+@attachments_cli.command("gc")
+@click.option(
+    "--older-than",
+    default=24.0,
+    show_default=True,
+    help="Hours: only files written longer ago than this. It must exceed "
+    "ATTACHMENT_KEEP_SECONDS, or files that a refused form still keeps would go.",
+)
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+def attachments_gc_command(older_than: float, dry_run: bool) -> None:
+    """Delete stored files that no attachment refers to (uploads whose transaction failed,
+    or whose form was never sent again). Safe to run while FleetOS serves; schedule daily."""
+    from datetime import timedelta
+
+    from flask import current_app
+
+    from .actions.attachments import collect_garbage
+    from .attachments.storage import StorageUnavailable
+
+    keep_seconds = current_app.config["ATTACHMENT_KEEP_SECONDS"]
+    if older_than * 3600 < keep_seconds:
+        raise click.ClickException(
+            f"--older-than {older_than:g} hours is less than ATTACHMENT_KEEP_SECONDS "
+            f"({keep_seconds} s): files kept for a refused form could be deleted"
+        )
+    try:
+        collected = collect_garbage(timedelta(hours=older_than), dry_run=dry_run)
+    except StorageUnavailable as exc:
+        raise click.ClickException(f"attachment storage unavailable: {exc}") from None
+    for key in collected.deleted:
+        click.echo(f"{'would delete' if dry_run else 'deleted'} {key}")
+    click.echo(
+        f"{len(collected.deleted)} files {'to delete' if dry_run else 'deleted'}, "
+        f"{collected.kept_referenced} in use, {collected.kept_young} too recent to tell"
+    )

@@ -114,6 +114,42 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "DNS_NAMESERVER": env.get("DNS_NAMESERVER") or None,
         # Seconds a domain check waits for DNS before saying "try again".
         "DNS_TIMEOUT": _positive(env, "DNS_TIMEOUT", 5),
+        **_attachment_config(env),
+    }
+
+
+ATTACHMENT_STORAGES = ("file", "s3")
+
+
+def _attachment_config(env: Mapping[str, str]) -> dict[str, Any]:
+    """Photos and documents: where they are kept, and how large they may be (bytes)."""
+    storage = env.get("ATTACHMENT_STORAGE", "file").strip().lower() or "file"
+    if storage not in ATTACHMENT_STORAGES:
+        raise ConfigError(f"ATTACHMENT_STORAGE must be file or s3, not {storage!r}")
+    if storage == "s3" and not env.get("S3_BUCKET"):
+        raise ConfigError("ATTACHMENT_STORAGE=s3 needs S3_BUCKET (and S3_ENDPOINT_URL off AWS)")
+    return {
+        "ATTACHMENT_STORAGE": storage,
+        # file: the directory (default instance/attachments).
+        "ATTACHMENT_DIR": env.get("ATTACHMENT_DIR") or None,
+        # s3: the store (unset: AWS itself), the bucket, and how long a download link works.
+        "S3_ENDPOINT_URL": env.get("S3_ENDPOINT_URL") or None,
+        "S3_BUCKET": env.get("S3_BUCKET") or None,
+        "S3_URL_SECONDS": int(_positive(env, "S3_URL_SECONDS", 60, whole=True)),
+        # One file; one upload (a form, a mail, an MMS) in all; one request's files in all.
+        "ATTACHMENT_MAX_BYTES": int(_positive(env, "ATTACHMENT_MAX_BYTES", 15_000_000, whole=True)),
+        "ATTACHMENT_MAX_FILES": int(_positive(env, "ATTACHMENT_MAX_FILES", 10, whole=True)),
+        "ATTACHMENT_MAX_UPLOAD_BYTES": int(
+            _positive(env, "ATTACHMENT_MAX_UPLOAD_BYTES", 50_000_000, whole=True)
+        ),
+        "ATTACHMENT_MAX_REQUEST_BYTES": int(
+            _positive(env, "ATTACHMENT_MAX_REQUEST_BYTES", 250_000_000, whole=True)
+        ),
+        # A refused form keeps the files it took in for this long (seconds), so they
+        # need not be sent again; `attachments gc` must wait longer than this.
+        "ATTACHMENT_KEEP_SECONDS": int(
+            _positive(env, "ATTACHMENT_KEEP_SECONDS", 6 * 3600, whole=True)
+        ),
     }
 
 

@@ -7,7 +7,8 @@ The message is for the person who acted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 class DomainError(Exception):
@@ -43,11 +44,19 @@ class Invalid(DomainError):
     """Input the person can correct; ``field`` names the input at fault.
 
     ``errors`` holds a message per field when several are wrong at once.
+    ``held`` is what the action had already taken in before it refused (files
+    checked and stored), for the channel to offer back, so nothing is sent twice.
     """
 
     def __init__(
-        self, field: str | None, message: str, *, errors: Mapping[str, str] | None = None
+        self,
+        field: str | None,
+        message: str,
+        *,
+        errors: Mapping[str, str] | None = None,
+        held: Sequence[Any] = (),
     ) -> None:
         super().__init__(message)
         self.field = field
         self.errors: dict[str, str] = dict(errors or ({field: message} if field else {}))
+        self.held: tuple[Any, ...] = tuple(held)

@@ -13,6 +13,7 @@ from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from .attachments.storage import StorageUnavailable
 from .database import describe, is_unavailable
 from .domain_errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from .extensions import db
@@ -20,6 +21,7 @@ from .logs import OncePerBurst, current_correlation_id
 
 log = logging.getLogger(__name__)
 outage_log = OncePerBurst(log)
+storage_outage_log = OncePerBurst(log)
 
 # Seconds a client (or a proxy) is asked to wait before trying again.
 RETRY_AFTER_SECONDS = 5
@@ -128,6 +130,24 @@ def register_errorhandlers(app: Flask) -> None:
         status = http_status(error)
         # Not found says nothing more: a request of another company looks like none at all.
         return render_error(status, message=None if status == 404 else error.message)
+
+    @app.errorhandler(StorageUnavailable)
+    def storage_unavailable(error: StorageUnavailable) -> tuple[str, int, dict[str, str]]:
+        """The attachment storage is down: a 503 like the database's, nothing half-saved."""
+        _forget_failed_transaction()
+        storage_outage_log.warning(
+            "attachment storage unavailable, answering 503 (request id %s): %s",
+            current_correlation_id(),
+            error,
+        )
+        body, status = render_error(
+            503,
+            title="Files cannot be reached just now",
+            message="FleetOS could not reach the place it keeps photos and documents, so "
+            "nothing was changed. Try again in a minute; if you were sending a form, go back "
+            "and send it again.",
+        )
+        return body, status, {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> tuple[str, int]:

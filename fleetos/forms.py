@@ -13,12 +13,18 @@ before any view runs, so the forms do not check it a second time.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
+from flask import current_app, g, request
 from flask_wtf import FlaskForm
-from wtforms import Field, HiddenField, TextAreaField
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from werkzeug.datastructures import FileStorage
+from wtforms import Field, HiddenField, MultipleFileField, TextAreaField
 from wtforms.validators import ValidationError
 
+from .actions.attachments import Attachable, HeldFile, IncomingFile, take_in
+from .attachments.content import ACCEPT_ATTRIBUTE
 from .contacts import ContactService, InvalidContact
 from .domain_errors import Invalid
 
@@ -33,6 +39,81 @@ class Form(FlaskForm):
             field = self._fields.get(name)
             if field is not None:
                 field.errors = [*field.errors, message]
+
+
+class FormWithFiles(Form):
+    """A form that carries photos and documents: ``files`` (several at once).
+
+    When the form is refused, the files that were fine have already been taken
+    in (checked and stored): they come back as ``held_files``, a signed list
+    (this contact's, for ATTACHMENT_KEEP_SECONDS), shown as kept with a box to
+    untick, so the person corrects what was wrong without choosing them again.
+    """
+
+    files = MultipleFileField("Photos and documents")
+    held_files = HiddenField()
+
+    accept = ACCEPT_ATTRIBUTE
+    held: list[HeldFile]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.held = []
+        self._held_expired = False
+        if self.held_files.data:
+            self.held = self._unsign(self.held_files.data)
+            kept = set(request.form.getlist("keep"))
+            self.held = [file for file in self.held if file.sha256 in kept]
+
+    def validate_files(self, field: Field) -> None:
+        if self._held_expired:
+            raise ValidationError("The files kept from before have expired: attach them again.")
+
+    def attachable(self) -> list[Attachable]:
+        """What to attach: the files sent now, and those kept from before."""
+        incoming: list[Attachable] = [
+            IncomingFile(name=upload.filename or "", data=upload.read())
+            for upload in self.files.data or []
+            if isinstance(upload, FileStorage) and upload.filename  # an empty picker sends ""
+        ]
+        return [*self.held, *incoming]
+
+    def take_in_files(self) -> None:
+        """The form is refused for another reason: keep its files all the same."""
+        taken = take_in(self.attachable())
+        self.hold(taken.held)
+        message = taken.refusal()
+        if message:
+            self.files.errors = [*list(self.files.errors), message]
+
+    def refused(self, refusal: Invalid) -> None:
+        super().refused(refusal)
+        self.hold([file for file in refusal.held if isinstance(file, HeldFile)])
+
+    def hold(self, held: Sequence[HeldFile]) -> None:
+        self.held = list(held)
+        self.held_files.data = self._sign(self.held) if self.held else ""
+
+    def _serializer(self) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(current_app.secret_key or "", salt="fleetos.held-files")
+
+    def _sign(self, held: Sequence[HeldFile]) -> str:
+        payload = {"contact": str(g.contact.contact_id), "files": [f.as_dict() for f in held]}
+        return self._serializer().dumps(payload)
+
+    def _unsign(self, token: str) -> list[HeldFile]:
+        try:
+            payload = self._serializer().loads(
+                token, max_age=current_app.config["ATTACHMENT_KEEP_SECONDS"]
+            )
+        except SignatureExpired:
+            self._held_expired = True
+            return []
+        except BadSignature:
+            return []  # not ours: nothing was kept
+        if payload.get("contact") != str(g.contact.contact_id):
+            return []
+        return [HeldFile.from_dict(raw) for raw in payload.get("files", [])]
 
 
 def strip(value: Any) -> Any:
@@ -85,5 +166,5 @@ class AssignForm(Form):
         return as_uuid(self.contact_id.data)
 
 
-class NoteForm(Form):
+class NoteForm(FormWithFiles):
     body = TextAreaField("Add a note (both companies see it)")

@@ -136,7 +136,14 @@ EVENTS: dict[str, EventLabel] = {
     "contact.signed_out": EventLabel("signed out"),
     "contact.invited": EventLabel("invited {invitee}"),
     "company.created": EventLabel("started the company"),
+    # Each time someone opens a file: in the audit trail and the activity feed,
+    # too many to tell on the request's timeline.
+    "attachment.viewed": EventLabel("opened a file"),
+    "attachment.downloaded": EventLabel("downloaded a file"),
 }
+OFF_THE_TIMELINE: tuple[str, ...] = tuple(
+    event_type for event_type, label in EVENTS.items() if label.timeline is None
+)
 
 
 def event_label(event_type: str) -> EventLabel:

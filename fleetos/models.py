@@ -376,3 +376,71 @@ class RequestStatusCount(Model):
     side: Mapped[str] = mapped_column(Text, primary_key=True)
     status: Mapped[str] = mapped_column(Text, primary_key=True)
     n: Mapped[int]
+
+
+# What attachments are stored and served as (fleetos/attachments/content.py decides).
+ATTACHMENT_TYPES = ("image/jpeg", "image/png", "image/webp", "application/pdf")
+SHA256_HEX = "'^[0-9a-f]{64}$'"
+
+
+class Attachment(Model):
+    """A photo or document on a request, carried by its creation or by a note.
+
+    The bytes live in the attachment storage (``ATTACHMENT_STORAGE``) under their
+    SHA-256; this row, written in the same transaction as the note or request,
+    is what makes them part of the request (and what ``flask fleetos attachments
+    gc`` keeps).
+    """
+
+    __tablename__ = "attachments"
+    __table_args__ = (
+        CheckConstraint(_in("content_type", ATTACHMENT_TYPES), name="content_type"),
+        CheckConstraint("size_bytes > 0", name="size_bytes"),
+        CheckConstraint(f"sha256 ~ {SHA256_HEX}", name="sha256"),
+        CheckConstraint(f"thumbnail_sha256 ~ {SHA256_HEX}", name="thumbnail_sha256"),
+        Index("idx_attachments_request", "request_id", "created_at"),
+        Index("idx_attachments_event", "event_id"),
+        # gc asks, for each stored object, whether any row still needs it.
+        Index("idx_attachments_sha256", "sha256"),
+        Index("idx_attachments_thumbnail_sha256", "thumbnail_sha256"),
+        {"comment": "Photos and documents on requests; the bytes are in attachment storage"},
+    )
+
+    attachment_id: Mapped[uuid.UUID] = _uuid_pk()
+    request_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("service_requests.request_id", ondelete="CASCADE")
+    )
+    # The note (or the request's creation) that carried it.
+    event_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("event_log.event_id", ondelete="SET NULL")
+    )
+    # Who added it: a contact of this company.
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("companies.company_id", ondelete="CASCADE")
+    )
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("contacts.contact_id", ondelete="SET NULL")
+    )
+    filename: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(Text)
+    thumbnail_sha256: Mapped[str | None] = mapped_column(Text)
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    channel: Mapped[str] = mapped_column(Text, server_default="web")
+    created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+
+    contact: Mapped[Contact | None] = relationship(lazy="joined")
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+    @property
+    def thumbnail_size(self) -> tuple[int, int] | None:
+        """The thumbnail's width and height (it fits in 320 x 320), for the page's layout."""
+        if not (self.width and self.height):
+            return None
+        scale = min(1.0, 320 / max(self.width, self.height))
+        return max(1, round(self.width * scale)), max(1, round(self.height * scale))

@@ -14,8 +14,8 @@ from sqlalchemy import ColumnElement, or_, select
 
 from .domain_errors import NotFound
 from .extensions import db
-from .lifecycle import STATUSES, STEPS
-from .models import Company, Contact, EventLog, RequestStatusCount, ServiceRequest
+from .lifecycle import OFF_THE_TIMELINE, STATUSES, STEPS
+from .models import Attachment, Company, Contact, EventLog, RequestStatusCount, ServiceRequest
 
 
 def owned_by(company_id: uuid.UUID) -> ColumnElement[bool]:
@@ -39,6 +39,36 @@ def visible_request(
     if found is None:
         raise NotFound()
     return found
+
+
+def visible_attachment(
+    contact: Contact, request_id: uuid.UUID, attachment_id: uuid.UUID
+) -> Attachment:
+    """The attachment, if it is on ``request_id`` and ``contact``'s company owns that; else
+    NotFound (the same as for a request that does not exist)."""
+    found = db.session.scalar(
+        select(Attachment)
+        .join(ServiceRequest, ServiceRequest.request_id == Attachment.request_id)
+        .where(
+            Attachment.attachment_id == attachment_id,
+            Attachment.request_id == request_id,
+            owned_by(contact.company_id),
+        )
+    )
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def attachments_of(service_request: ServiceRequest) -> list[Attachment]:
+    """The request's photos and documents, oldest first (the caller may see the request)."""
+    return list(
+        db.session.scalars(
+            select(Attachment)
+            .where(Attachment.request_id == service_request.request_id)
+            .order_by(Attachment.created_at, Attachment.attachment_id)
+        )
+    )
 
 
 def suppliers_worked_with(fleet_company_id: uuid.UUID) -> list[Company]:
@@ -78,11 +108,14 @@ def colleague(contact: Contact, contact_id: uuid.UUID | None) -> Contact | None:
 
 
 def timeline(service_request: ServiceRequest) -> list[EventLog]:
-    """The request's events, oldest first."""
+    """The request's events, oldest first (who opened which file is in the log, not here)."""
     return list(
         db.session.scalars(
             select(EventLog)
-            .where(EventLog.target_request_id == service_request.request_id)
+            .where(
+                EventLog.target_request_id == service_request.request_id,
+                EventLog.event_type.not_in(OFF_THE_TIMELINE),
+            )
             .order_by(EventLog.created_at, EventLog.event_id)
         )
     )

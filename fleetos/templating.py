@@ -13,6 +13,7 @@ from flask import Flask
 from markupsafe import Markup, escape
 
 from . import lifecycle
+from .attachments.content import size_label
 from .clock import age
 from .models import EventLog
 
@@ -59,3 +60,4 @@ def register_templating(app: Flask) -> None:
         activity_sentence=activity_sentence,
     )
     app.add_template_filter(age, "age")
+    app.add_template_filter(size_label, "filesize")

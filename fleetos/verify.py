@@ -215,6 +215,26 @@ def check_counts() -> Iterator[Check]:
         yield Check(INFO, "requests by status: " + ", ".join(f"{s} {n}" for s, n in by_status))
 
 
+def check_attachment_files() -> Iterator[Check]:
+    from .actions.attachments import missing_files
+    from .attachments.storage import StorageUnavailable
+
+    if _scalar("SELECT to_regclass('attachments')") is None:
+        return
+    try:
+        total, missing = missing_files()
+    except StorageUnavailable as exc:
+        yield Check(FAIL, f"attachment storage cannot be read: {exc}")
+        return
+    if not missing:
+        yield Check(OK, f"every attachment's file is in storage ({total} attachments)")
+        return
+    shown = "; ".join(
+        f"{m.attachment_id} ({m.filename!r} on request {m.request_id})" for m in missing[:5]
+    ) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    yield Check(FAIL, f"{len(missing)} attachments whose file is missing from storage: {shown}")
+
+
 CHECKS: tuple[Callable[[], Iterator[Check]], ...] = (
     check_migration_head,
     check_tables_and_columns,
@@ -223,6 +243,7 @@ CHECKS: tuple[Callable[[], Iterator[Check]], ...] = (
     check_functions,
     check_migrated_data,
     check_counts,
+    check_attachment_files,
 )
 
 

@@ -66,3 +66,24 @@ def test_the_favicon_browsers_ask_for_is_served(app):
         assert response.status_code == 200
         assert response.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
     assert 'rel="icon" href="/favicon.ico"' in app.test_client().get("/auth/login").text
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ATTACHMENT_STORAGE": "ftp"}, "ATTACHMENT_STORAGE must be file or s3, not 'ftp'"),
+        ({"ATTACHMENT_STORAGE": "s3"}, "ATTACHMENT_STORAGE=s3 needs S3_BUCKET"),
+        ({"ATTACHMENT_MAX_BYTES": "15MB"}, "ATTACHMENT_MAX_BYTES must be a whole number"),
+    ],
+)
+def test_attachment_settings_are_checked_at_start(env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(env)
+
+
+def test_attachment_settings_default_to_files_on_this_machine():
+    config = load_config({})
+    assert config["ATTACHMENT_STORAGE"] == "file" and config["ATTACHMENT_DIR"] is None
+    assert config["ATTACHMENT_MAX_BYTES"] == 15_000_000
+    s3 = load_config({"ATTACHMENT_STORAGE": "S3", "S3_BUCKET": "fleetos"})
+    assert s3["ATTACHMENT_STORAGE"] == "s3" and s3["S3_BUCKET"] == "fleetos"

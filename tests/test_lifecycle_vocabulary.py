@@ -55,6 +55,8 @@ def test_every_step_has_its_words():
         "contact.signed_out",
         "contact.invited",
         "company.created",
+        "attachment.viewed",
+        "attachment.downloaded",
     ],
 )
 def test_every_event_shown_on_a_timeline_or_feed_has_a_label(event_type):

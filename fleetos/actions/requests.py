@@ -11,6 +11,7 @@ happened, or raises a domain error and changes nothing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, text, update
@@ -25,6 +26,8 @@ from ..lifecycle import Step
 from ..messaging import notify
 from ..models import Company, Contact, EventLog, ServiceRequest
 from ..unit_of_work import atomic
+from . import attachments as files
+from .attachments import Attachable
 
 WEB = "web"
 
@@ -65,10 +68,24 @@ def ensure_may_send(contact: Contact) -> None:
 
 
 @atomic
-def create_request(contact: Contact, new: NewRequest, *, channel: str = WEB) -> Created:
-    """Send ``new`` to its supplier (which may emerge from the address), and tell them."""
+def create_request(
+    contact: Contact,
+    new: NewRequest,
+    *,
+    attachments: Sequence[Attachable] = (),
+    channel: str = WEB,
+) -> Created:
+    """Send ``new`` (with its photos and documents) to its supplier (which may emerge from
+    the address), and tell them."""
     ensure_may_send(contact)
-    supplier, typed_address = _resolve_supplier(contact, new, channel)
+    taken = files.take_in(attachments)
+    try:
+        supplier, typed_address = _resolve_supplier(contact, new, channel)
+    except Invalid as refusal:
+        # The supplier's and the files' faults together (nothing is kept: the unit rolls back).
+        files.refuse_if_wrong(taken, refusal.errors)
+        raise
+    files.refuse_if_wrong(taken, {})
 
     service_request = ServiceRequest(
         fleet_company_id=contact.company_id,
@@ -87,10 +104,13 @@ def create_request(contact: Contact, new: NewRequest, *, channel: str = WEB) -> 
     db.session.refresh(service_request)
     route = notify.for_new_request(service_request, typed_address)
     service_request.supplier_email = route.address if route else None
+    attached = files.summary(taken.held)
     if typed_address:
         # What that address is sent (the request, or a note that it is another
         # company's) is the delivery worker's decision: see messaging/decisions.py.
-        facts = notify.decided_at_delivery(route, service_request, kind="request_new")
+        facts = notify.decided_at_delivery(
+            route, service_request, kind="request_new", attached=attached
+        )
     else:
         facts = notify.notify(
             route,
@@ -99,15 +119,20 @@ def create_request(contact: Contact, new: NewRequest, *, channel: str = WEB) -> 
             subject=f"New service request from {contact.company.label}: {service_request.title}",
             fleet=contact.company,
             submitter=contact,
+            attached=attached,
         )
-    EventLogService.record(
+    event = EventLogService.record(
         "request.created",
         company_id=contact.company_id,
         contact_id=contact.contact_id,
         request_id=service_request.request_id,
         supplier_company_id=str(supplier.company_id),
         channel=channel,
+        **files.audit_facts(taken.held),
         **facts,
+    )
+    files.attach(
+        taken.held, service_request=service_request, contact=contact, event=event, channel=channel
     )
     sent_to = typed_address or supplier.label
     return Created(service_request, supplier, sent_to)
@@ -269,9 +294,19 @@ def _already_moved(service_request: ServiceRequest) -> str:
 
 
 def _tell_other_side(
-    service_request: ServiceRequest, actor: Contact, *, subject: str, headline: str, reason: str
+    service_request: ServiceRequest,
+    actor: Contact,
+    *,
+    subject: str,
+    headline: str,
+    reason: str,
+    attached: str = "",
 ) -> dict[str, object]:
-    """Tell the other side about a change to ``service_request``; return the route taken."""
+    """Tell the other side about a change to ``service_request``; return the route taken.
+
+    ``attached`` says what came with it ("2 photos attached"): mail carries the
+    words and the link, never the files.
+    """
     return notify.notify(
         notify.for_news(service_request, actor),
         service_request,
@@ -280,6 +315,7 @@ def _tell_other_side(
         actor=actor,
         headline=headline,
         reason=reason,
+        attached=attached,
     )
 
 
@@ -344,22 +380,36 @@ class Noted:
 
 
 @atomic
-def add_note(contact: Contact, request_id: uuid.UUID, body: str, *, channel: str = WEB) -> Noted:
-    """Add a note to the request's thread (either side), and tell the other side."""
+def add_note(
+    contact: Contact,
+    request_id: uuid.UUID,
+    body: str,
+    *,
+    attachments: Sequence[Attachable] = (),
+    channel: str = WEB,
+) -> Noted:
+    """Add a note (words, photos and documents) to the request's thread (either side), and
+    tell the other side.
+
+    A mail reply or an MMS calls this with the files it carried, as a form does.
+    """
     service_request = queries.visible_request(contact, request_id)
+    taken = files.take_in(attachments, service_request)
     body = body.strip()
-    if not body:
-        raise Invalid("body", "Write something first.")
-    if len(body) > lifecycle.NOTE_MAX:
-        raise Invalid(
-            "body", f"Keep a note under {lifecycle.NOTE_MAX} characters (it has {len(body)})."
-        )
+    errors: dict[str, str] = {}
+    if not body and not taken.held and not taken.refused:
+        errors["body"] = "Write something first, or attach a photo or document."
+    elif len(body) > lifecycle.NOTE_MAX:
+        errors["body"] = f"Keep a note under {lifecycle.NOTE_MAX} characters (it has {len(body)})."
+    files.refuse_if_wrong(taken, errors)
+    attached = files.summary(taken.held)
     facts = _tell_other_side(
         service_request,
         contact,
         subject=f"a note from {contact.company.name}",
         headline=f"{contact.label} added a note",
         reason=body,
+        attached=attached,
     )
     event = EventLogService.record(
         "request.note",
@@ -368,7 +418,11 @@ def add_note(contact: Contact, request_id: uuid.UUID, body: str, *, channel: str
         request_id=service_request.request_id,
         body=body,
         channel=channel,
+        **files.audit_facts(taken.held),
         **facts,
+    )
+    files.attach(
+        taken.held, service_request=service_request, contact=contact, event=event, channel=channel
     )
     return Noted(service_request, event)
 

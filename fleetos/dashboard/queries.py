@@ -19,7 +19,7 @@ from sqlalchemy import Select, func, or_, select, tuple_
 
 from ..extensions import db
 from ..lifecycle import INITIAL_STATUS, PRIORITIES, STATUSES
-from ..models import Company, Contact, EventLog, ServiceRequest
+from ..models import Attachment, Company, Contact, EventLog, ServiceRequest
 
 PAGE_SIZE = 25
 SEARCH_MAX = 100
@@ -97,6 +97,8 @@ class Page:
 _R = ServiceRequest.__table__.alias("r")
 _OTHER = Company.__table__.alias("other")
 _ASSIGNEE = Contact.__table__.alias("assignee")
+# The paperclip's count: one lookup in idx_attachments_request per row shown.
+_ATTACHMENTS = Attachment.__table__.alias("files")
 
 
 def rows_query(contact: Contact, filters: Filters | None) -> Select[Any]:
@@ -123,6 +125,10 @@ def rows_query(contact: Contact, filters: Filters | None) -> Select[Any]:
             r.c.supplier_company_id,
             other.c.name.label("other_company"),
             func.coalesce(assignee.c.display_name, assignee.c.contact_value).label("assignee"),
+            select(func.count())
+            .where(_ATTACHMENTS.c.request_id == r.c.request_id)
+            .scalar_subquery()
+            .label("attachment_count"),
         )
         .select_from(
             r.outerjoin(other, other.c.company_id == theirs).outerjoin(

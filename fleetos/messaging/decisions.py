@@ -161,6 +161,7 @@ def request_or_note(message: OutboxMessage) -> Composed | None:
         link=link_url(token),
         fleet=fleet,
         submitter=submitter,
+        attached=str(_context(message).get("attached") or ""),
     )
 
 

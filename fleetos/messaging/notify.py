@@ -134,12 +134,14 @@ def notify(
 
 
 def decided_at_delivery(
-    route: Route | None, service_request: ServiceRequest, *, kind: str
+    route: Route | None, service_request: ServiceRequest, *, kind: str, attached: str = ""
 ) -> dict[str, Any]:
     """Queue ``kind`` along ``route`` for the worker to compose (``messaging/decisions.py``)."""
     if route is None:
         return dict(NO_ROUTE)
-    queue_for_worker(kind, route.address, request_id=str(service_request.request_id))
+    queue_for_worker(
+        kind, route.address, request_id=str(service_request.request_id), attached=attached
+    )
     return route.as_metadata()
 
 

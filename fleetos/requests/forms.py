@@ -10,7 +10,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
 from ..actions.requests import NewRequest
-from ..forms import Form, as_uuid, strip
+from ..forms import FormWithFiles, as_uuid, strip
 from ..lifecycle import DEFAULT_PRIORITY, PRIORITIES
 
 ODOMETER_MAX = 10_000_000
@@ -30,7 +30,7 @@ class OdometerField(IntegerField):
         self.data = int(raw)
 
 
-class NewRequestForm(Form):
+class NewRequestForm(FormWithFiles):
     supplier = SelectField("A supplier you have worked with", validate_choice=False)
     supplier_email = StringField("Supplier's e-mail", filters=[strip])
     vehicle = StringField(

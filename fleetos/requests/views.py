@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms.fields.choices import SelectChoice
 
 from .. import queries
+from ..actions import attachments as files
 from ..actions import requests as act
 from ..auth.session import login_required
 from ..domain_errors import Conflict, Invalid
@@ -23,6 +24,7 @@ from ..forms import AssignForm, NoteForm, TransitionForm
 from ..lifecycle import actions_for, side_of
 from ..messaging.links import safe_next
 from ..models import ServiceRequest
+from ..uploads import accepts_uploads, file_response
 from .forms import NewRequestForm
 
 bp = Blueprint("requests", __name__, url_prefix="/requests")
@@ -40,13 +42,16 @@ def new() -> Page:
 
 @bp.post("")
 @login_required
+@accepts_uploads
 def create() -> Page:
-    """Send a new service request to a supplier."""
+    """Send a new service request (with photos and documents) to a supplier."""
     act.ensure_may_send(g.contact)  # before the form: a supplier is refused, not corrected
     form = NewRequestForm()
     if form.validate():
         try:
-            created = act.create_request(g.contact, form.new_request())
+            created = act.create_request(
+                g.contact, form.new_request(), attachments=form.attachable()
+            )
         except Invalid as refusal:
             form.refused(refusal)
         else:
@@ -54,6 +59,8 @@ def create() -> Page:
             return redirect(
                 url_for(".show", request_id=created.service_request.request_id), code=303
             )
+    else:
+        form.take_in_files()
     return _new_form(form, message="Check the highlighted fields."), 422
 
 
@@ -88,6 +95,7 @@ def _page(
         steps=actions_for(found, g.contact),
         colleagues=queries.colleagues(g.contact) if supplier_side else [],
         timeline=queries.timeline(found),
+        attachments=queries.attachments_of(found),
         refusal=refusal,
         note_form=note or NoteForm(formdata=None),
         transition_form=transition or TransitionForm(formdata=None),
@@ -132,15 +140,39 @@ def assign(request_id: uuid.UUID) -> Page:
 
 @bp.post("/<uuid:request_id>/notes")
 @login_required
+@accepts_uploads
 def add_note(request_id: uuid.UUID) -> Page:
-    """Add a note to the request's thread."""
+    """Add a note (words, photos, documents) to the request's thread."""
     form = NoteForm()
+    if not form.validate():  # files kept from before have expired
+        found = queries.visible_request(g.contact, request_id)  # before anything is stored
+        form.take_in_files()
+        return _page(found, note=form), 422
     try:
-        act.add_note(g.contact, request_id, form.body.data or "")
+        act.add_note(g.contact, request_id, form.body.data or "", attachments=form.attachable())
     except (Conflict, Invalid) as refusal:
         return _refused(request_id, refusal, note=form)
     flash("Note added.", "success")
     return redirect(url_for(".show", request_id=request_id, _anchor="timeline"), code=303)
+
+
+@bp.get("/<uuid:request_id>/attachments/<uuid:attachment_id>")
+@login_required
+def attachment(request_id: uuid.UUID, attachment_id: uuid.UUID) -> BaseResponse:
+    """Show a photo (``?download=1``: download it), or download a document."""
+    opened = files.open_attachment(
+        g.contact, request_id, attachment_id, download=request.args.get("download") == "1"
+    )
+    return file_response(opened, name=opened.attachment.filename)
+
+
+@bp.get("/<uuid:request_id>/attachments/<uuid:attachment_id>/thumbnail")
+@login_required
+def thumbnail(request_id: uuid.UUID, attachment_id: uuid.UUID) -> BaseResponse:
+    """A photo's thumbnail, as the request page and its timeline show it."""
+    opened = files.open_attachment(g.contact, request_id, attachment_id, thumbnail=True)
+    stem = opened.attachment.filename.rsplit(".", 1)[0]
+    return file_response(opened, name=f"{stem} (thumbnail).jpg")
 
 
 def _done(request_id: uuid.UUID, message: str, back: str | None) -> BaseResponse:

@@ -24,7 +24,7 @@ from fleetos.extensions import db
 from fleetos.models import Company, Contact
 from tests.chromium import NewContext, context_factory
 from tests.mailserver import MailServer, link_in
-from tests.support.apps import build_app, mail_config
+from tests.support.apps import build_app, discard_attachments, mail_config
 
 HERE = Path(__file__).resolve().parent
 
@@ -91,6 +91,7 @@ def live_server(
         thread.join(10)
         with app.app_context():
             db.engine.dispose()
+        discard_attachments(app)
 
 
 # -- Chromium (tests/chromium.py launches it) ----------------------------------------------

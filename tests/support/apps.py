@@ -6,9 +6,11 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from secrets import token_hex
 
 import pytest
 from flask import Flask
@@ -18,17 +20,31 @@ from fleetos.extensions import db
 from tests.mailserver import MailServer
 from tests.support.database import libpq_url, sqlalchemy_url
 
+ATTACHMENTS_PREFIX = "fleetos-attachments-"
+
 
 def build_app(database_url: str, **overrides: object) -> Flask:
-    """A FleetOS app for tests on ``database_url``; ``overrides`` go into its config."""
+    """A FleetOS app for tests on ``database_url``; ``overrides`` go into its config.
+
+    Its attachments go to a directory of its own (``discard_attachments`` removes it).
+    """
     config = {
         "TESTING": True,
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": sqlalchemy_url(database_url),
         "BASE_URL": "http://fleetos.test",
+        # Made when the first file is stored.
+        "ATTACHMENT_DIR": str(Path(tempfile.gettempdir(), f"{ATTACHMENTS_PREFIX}{token_hex(6)}")),
     }
     config.update(overrides)
     return create_app(config)
+
+
+def discard_attachments(app: Flask) -> None:
+    """Remove the test app's attachment directory (never the checkout's instance/)."""
+    directory = app.config.get("ATTACHMENT_DIR")
+    if directory and Path(directory).name.startswith(ATTACHMENTS_PREFIX):
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @contextmanager
@@ -41,6 +57,7 @@ def app_for(database_url: str, **overrides: object) -> Iterator[Flask]:
         finally:
             db.session.remove()
             db.engine.dispose()
+            discard_attachments(app)
 
 
 @contextmanager
@@ -100,6 +117,7 @@ def app(head_database: str, smtp: MailServer) -> Iterator[Flask]:
     yield app
     with app.app_context():
         db.engine.dispose()
+    discard_attachments(app)
 
 
 @pytest.fixture
@@ -122,3 +140,4 @@ def make_app(head_database: str, smtp: MailServer) -> Iterator[Callable[..., Fla
     for app in apps:
         with app.app_context():
             db.engine.dispose()
+        discard_attachments(app)
