@@ -70,7 +70,9 @@ def register_proxy_fix(app: Flask) -> None:
 
 
 def register_request_limits(app: Flask) -> None:
-    """Bodies over MAX_CONTENT_LENGTH are refused (413) unread; so are bodies of unknown size."""
+    """Bodies over MAX_CONTENT_LENGTH are refused (413) unread; so are bodies of unknown size,
+    and input holding a NUL character (400)."""
+    from .errors import UnreadableInput
 
     @app.before_request
     def refuse_bodies_of_unknown_size() -> None:
@@ -82,6 +84,18 @@ def register_request_limits(app: Flask) -> None:
             and "chunked" in request.headers.get("Transfer-Encoding", "").lower()
         ):
             abort(411)
+
+    @app.before_request
+    def refuse_nul_characters() -> None:
+        # No text FleetOS keeps can hold NUL (PostgreSQL refuses it), and nobody
+        # types one: refuse it in the URL, the query or a form, whatever the field.
+        values = [request.path, *request.args.keys(), *request.args.values()]
+        values += [*request.form.keys(), *request.form.values()]
+        if any("\x00" in value for value in values):
+            raise UnreadableInput(
+                "It contained a NUL character, which no text on FleetOS can hold. "
+                "Go back, retype what you entered and send it again."
+            )
 
 
 def register_extensions(app: Flask) -> None:

@@ -90,6 +90,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # First retry after this many seconds, doubling up to an hour.
         "MAIL_RETRY_BASE_SECONDS": int(env.get("MAIL_RETRY_BASE_SECONDS", 30)),
         "MAIL_MAX_ATTEMPTS": int(env.get("MAIL_MAX_ATTEMPTS", 12)),
+        # The relay takes SMTPUTF8: addresses with non-ASCII letters before the @
+        # (josé@...) are accepted. Off, forms refuse them with a clear message.
+        "MAIL_SMTPUTF8": _flag(env.get("MAIL_SMTPUTF8", "false")),
         # The deliver worker sends everything (woken by NOTIFY). With this on, a
         # web process also hands its requests' mail to one background thread of
         # its own: for a single process without a worker. Never a request thread.

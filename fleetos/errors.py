@@ -11,7 +11,7 @@ import logging
 
 from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
 from .database import describe, is_unavailable
 from .domain_errors import Conflict, DomainError, Forbidden, Invalid, NotFound
@@ -43,6 +43,14 @@ MESSAGES = {
         "You have asked for this too often. Wait a few minutes, then try again.",
     ),
 }
+
+
+class UnreadableInput(BadRequest):
+    """Input no view can use (a NUL character, a time out of range): 400, saying what it was."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(description=message)
+        self.message = message
 
 
 def render_error(
@@ -144,7 +152,8 @@ def register_errorhandlers(app: Flask) -> None:
     ) -> tuple[str, int] | tuple[str, int, dict[str, str]] | Response:
         if error.code is None or error.code >= 500:
             return internal_error(error)
-        response = render_error(error.code)
+        message = error.message if isinstance(error, UnreadableInput) else None
+        response = render_error(error.code, message=message)
         retry_after = getattr(error, "retry_after", None)
         if error.code == 429 and retry_after:
             return response[0], 429, {"Retry-After": str(retry_after)}

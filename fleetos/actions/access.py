@@ -9,14 +9,14 @@ function is one unit of work; refusals are domain errors (``Invalid``) or
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 
 from ..companies import CompanyService
-from ..contacts import ContactAddress, ContactService, InvalidContact
+from ..contacts import ContactAddress, ContactService, InvalidContact, ensure_mailable
 from ..domain_errors import Invalid
 from ..events import EventLogService
 from ..extensions import db
@@ -33,19 +33,24 @@ from ..messaging.links import (
 )
 from ..models import COMPANY_TYPES, Company, Contact, UsedLinkToken
 from ..outbox import queue_mail
+from ..text import clean_line
 from ..unit_of_work import atomic
 
 WEB = "web"
 
 
 def email_address(raw: str, *, field: str = "email") -> ContactAddress:
-    """Canonicalise an address typed where an e-mail address belongs, or raise Invalid."""
+    """Canonicalise an address typed where an e-mail address belongs, or raise Invalid.
+
+    The address must be one FleetOS can write to (``ensure_mailable``).
+    """
     try:
         address = ContactService.canonicalise(raw)
+        if address.contact_type != "email":
+            raise Invalid(field, "Enter an e-mail address, like dana@acme-fleet.com.")
+        ensure_mailable(address.value)
     except InvalidContact as exc:
         raise Invalid(field, str(exc)) from None
-    if address.contact_type != "email":
-        raise Invalid(field, "Enter an e-mail address, like dana@acme-fleet.com.")
     return address
 
 
@@ -113,6 +118,11 @@ def ask_for_sign_up(signup: SignUp) -> LinkSent:
     address never founds a second company.
     """
     address = email_address(signup.email).value
+    signup = replace(
+        signup,
+        company_name=clean_line(signup.company_name, "company_name"),
+        display_name=clean_line(signup.display_name, "display_name"),
+    )
     if signup.company_type not in COMPANY_TYPES:
         raise Invalid("company_type", "Choose whether your company runs a fleet or services one.")
     contact = ContactService.find(address)
@@ -149,7 +159,7 @@ def invite_colleague(
         raise Invalid("email", f"{address.value} is already a colleague at {inviter.company.name}.")
     if existing is not None:
         raise Invalid("email", f"{address.value} already belongs to another company on FleetOS.")
-    name = " ".join(display_name.split())[:120]
+    name = clean_line(display_name, "display_name")[:120]
     token = make_token(
         Purpose.INVITE,
         address.value,

@@ -11,19 +11,20 @@ happened, or raises a domain error and changes nothing.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, text, update
 
 from .. import lifecycle, queries
 from ..companies import CompanyService
-from ..contacts import ContactService, InvalidContact
+from ..contacts import ContactService, InvalidContact, ensure_mailable
 from ..domain_errors import Conflict, Forbidden, Invalid
 from ..events import EventLogService
 from ..extensions import db
 from ..lifecycle import Step
 from ..messaging import notify
 from ..models import Company, Contact, EventLog, ServiceRequest
+from ..text import clean_line, clean_text, shorten
 from ..unit_of_work import atomic
 
 WEB = "web"
@@ -65,6 +66,7 @@ def ensure_may_send(contact: Contact) -> None:
 def create_request(contact: Contact, new: NewRequest, *, channel: str = WEB) -> Created:
     """Send ``new`` to its supplier (which may emerge from the address), and tell them."""
     ensure_may_send(contact)
+    new = _plain(new)
     supplier, typed_address = _resolve_supplier(contact, new)
     if supplier is None:  # only now that nothing else is wrong may a supplier emerge
         assert typed_address is not None
@@ -105,6 +107,23 @@ def create_request(contact: Contact, new: NewRequest, *, channel: str = WEB) -> 
         **facts,
     )
     return Created(service_request, supplier)
+
+
+def _plain(new: NewRequest) -> NewRequest:
+    """``new`` with its one-line fields on one line and no control characters anywhere,
+    and a supplier address FleetOS can write to."""
+    if new.supplier_id is None and new.supplier_address:
+        try:
+            ensure_mailable(new.supplier_address)
+        except InvalidContact as exc:
+            raise Invalid("supplier_email", str(exc)) from None
+    return replace(
+        new,
+        vehicle=clean_line(new.vehicle, "vehicle"),
+        title=clean_line(new.title, "title"),
+        location=clean_line(new.location, "location") or None,
+        description=clean_text(new.description, "description") or None,
+    )
 
 
 def _resolve_supplier(contact: Contact, new: NewRequest) -> tuple[Company | None, str | None]:
@@ -187,13 +206,13 @@ def transition(
     service_request = queries.visible_request(contact, request_id)
     step = lifecycle.STEPS.get(to)
     if step is None:
-        raise Invalid("to", f"{to or 'That'} is not a step a request can take.")
+        raise Invalid("to", f"{shorten(to) or 'That'} is not a step a request can take.")
     if not lifecycle.may_take(step, service_request, contact):
         raise Forbidden("Only the supplier moves a request through its lifecycle.")
     seen = seen or service_request.status
     if not lifecycle.can_move(seen, to):
         raise Conflict(_impossible(seen, step))
-    reason = " ".join(reason.split())
+    reason = clean_line(reason, "reason")
     if step.needs_reason and not reason:
         raise Invalid("reason", "Say why you decline, so the fleet can act on it.")
     if len(reason) > lifecycle.REASON_MAX:
@@ -364,7 +383,7 @@ class Noted:
 def add_note(contact: Contact, request_id: uuid.UUID, body: str, *, channel: str = WEB) -> Noted:
     """Add a note to the request's thread (either side), and tell the other side."""
     service_request = queries.visible_request(contact, request_id)
-    body = body.strip()
+    body = clean_text(body, "body")
     if not body:
         raise Invalid("body", "Write something first.")
     if len(body) > lifecycle.NOTE_MAX:

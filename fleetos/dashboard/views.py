@@ -22,7 +22,7 @@ from ..auth.forms import InviteForm
 from ..auth.session import login_required
 from ..clock import as_utc, database_now
 from ..domain_errors import DomainError, NotFound
-from ..errors import http_status
+from ..errors import UnreadableInput, http_status
 from ..forms import AssignForm, TransitionForm
 from ..htmx import fragment, is_htmx, page_or_fragment
 from ..messaging.links import safe_next
@@ -195,9 +195,21 @@ def _poll(filters: Filters, newest: Cursor | None) -> dict[str, Any]:
     }
 
 
+# A poll's ``since`` is a time FleetOS gave the page; anything outside these is not.
+EARLIEST_POLL = datetime(2000, 1, 1)
+LATEST_POLL = datetime(9000, 1, 1)
+
+
 def _parse_time(raw: str | None) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(raw) if raw else None
-    except ValueError:
+    """The time in a poll's ``since`` (none: the first poll); 400 for one FleetOS never sends."""
+    if not raw:
         return None
-    return as_utc(parsed) if parsed else None
+    try:
+        parsed = as_utc(datetime.fromisoformat(raw))
+    except (ValueError, OverflowError):
+        parsed = None
+    if parsed is None or not EARLIEST_POLL <= parsed <= LATEST_POLL:
+        raise UnreadableInput(
+            "The dashboard asked for changes since a time it cannot have seen. Reload the page."
+        )
+    return parsed

@@ -130,6 +130,11 @@ COMPANIES = {
 
 @pytest.fixture
 def world(app: Flask) -> World:
+    return make_world(app)
+
+
+def make_world(app: Flask) -> World:
+    """The four companies, their people and one request, in ``app``'s database."""
     now = datetime.now(UTC).replace(tzinfo=None)
     with database(app):
         companies = {}
