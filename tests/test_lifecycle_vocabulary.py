@@ -53,7 +53,9 @@ def test_every_step_has_its_words():
         "contact.created",
         "contact.signed_in",
         "contact.signed_out",
+        "contact.signed_out_everywhere",
         "contact.invited",
+        "invitation.revoked",
         "company.created",
     ],
 )

@@ -9,10 +9,12 @@ function is one unit of work; refusals are domain errors (``Invalid``) or
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import text
+from flask import current_app
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from ..companies import CompanyService
@@ -31,7 +33,7 @@ from ..messaging.links import (
     safe_next,
     site_path,
 )
-from ..models import COMPANY_TYPES, Company, Contact, UsedLinkToken
+from ..models import COMPANY_TYPES, Company, Contact, UsedLinkToken, WebSession
 from ..outbox import queue_mail
 from ..text import clean_line
 from ..unit_of_work import atomic
@@ -275,11 +277,20 @@ class SignIn:
     contact: Contact
     next_path: str
     created: bool  # the contact emerged with this sign-in
+    session_id: uuid.UUID  # the session it opened (the web keeps it in its cookie)
 
 
 @atomic
-def sign_in_with_link(token: str, *, client_ip: str | None = None, channel: str = WEB) -> SignIn:
-    """Use a link once: consume it, let the contact (and company) emerge, record it."""
+def sign_in_with_link(
+    token: str,
+    *,
+    client_ip: str | None = None,
+    user_agent: str | None = None,
+    replacing: uuid.UUID | None = None,
+    channel: str = WEB,
+) -> SignIn:
+    """Use a link once: consume it, let the contact (and company) emerge, open a session,
+    record it. The session ``replacing`` (this browser's previous one) ends."""
     link = read_token(token)
     _consume(link)
     # One address at a time: two different links for one new address must
@@ -305,7 +316,16 @@ def sign_in_with_link(token: str, *, client_ip: str | None = None, channel: str 
         ip=client_ip,
         channel=channel,
     )
-    return SignIn(contact, safe_next(link.next_path), created)
+    if replacing is not None:
+        _end_sessions(WebSession.session_id == replacing)
+    session = WebSession(
+        contact_id=contact.contact_id,
+        expires_at=func.now() + current_app.permanent_session_lifetime,
+        user_agent=(user_agent or "")[:USER_AGENT_MAX] or None,
+    )
+    db.session.add(session)
+    db.session.flush()
+    return SignIn(contact, safe_next(link.next_path), created, session.session_id)
 
 
 def _consume(link: Link) -> None:
@@ -360,12 +380,78 @@ def _introduction(link: Link) -> dict[str, Any]:
     return {"introduced_by": str(invited_by)} if invited_by else {}
 
 
+# ---------------------------------------------------------------------------
+# Sessions
+# ---------------------------------------------------------------------------
+
+USER_AGENT_MAX = 300
+
+
+def session_contact(session_id: object) -> tuple[Contact, WebSession] | None:
+    """The contact signed in on ``session_id`` and its session, if it is still open."""
+    try:
+        key = uuid.UUID(str(session_id))
+    except ValueError:
+        return None
+    session = db.session.scalar(
+        select(WebSession).where(
+            WebSession.session_id == key,
+            WebSession.ended_at.is_(None),
+            WebSession.expires_at > func.now(),
+        )
+    )
+    return (session.contact, session) if session is not None else None
+
+
+def open_sessions(contact: Contact) -> list[WebSession]:
+    """The contact's sessions still open (its signed-in browsers), newest first."""
+    return list(
+        db.session.scalars(
+            select(WebSession)
+            .where(
+                WebSession.contact_id == contact.contact_id,
+                WebSession.ended_at.is_(None),
+                WebSession.expires_at > func.now(),
+            )
+            .order_by(WebSession.created_at.desc())
+        )
+    )
+
+
+def _end_sessions(*where: Any) -> int:
+    result = db.session.execute(
+        update(WebSession)
+        .where(WebSession.ended_at.is_(None), *where)
+        .values(ended_at=func.now())
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
 @atomic
-def sign_out(contact: Contact, *, channel: str = WEB) -> None:
-    """Record that ``contact`` signed out (the channel ends its own session)."""
+def sign_out(contact: Contact, session_id: uuid.UUID | None, *, channel: str = WEB) -> None:
+    """End ``contact``'s session ``session_id``: any copy of its cookie is refused from now."""
+    if session_id is not None:
+        _end_sessions(
+            WebSession.session_id == session_id, WebSession.contact_id == contact.contact_id
+        )
     EventLogService.record(
         "contact.signed_out",
         company_id=contact.company_id,
         contact_id=contact.contact_id,
         channel=channel,
     )
+
+
+@atomic
+def sign_out_everywhere(contact: Contact, *, channel: str = WEB) -> int:
+    """End every session of ``contact`` (every browser, this one too); return how many."""
+    ended = _end_sessions(WebSession.contact_id == contact.contact_id)
+    EventLogService.record(
+        "contact.signed_out_everywhere",
+        company_id=contact.company_id,
+        contact_id=contact.contact_id,
+        sessions=ended,
+        channel=channel,
+    )
+    return ended

@@ -20,7 +20,7 @@ from ..domain_errors import Invalid
 from ..extensions import limiter
 from ..messaging.links import Link, LinkError, safe_next
 from .forms import InviteForm, SignInForm, SignUpForm
-from .session import end_session, login_required, start_session
+from .session import current_session_id, end_session, login_required, start_session
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -130,8 +130,13 @@ def _signed_in_as(link: Link) -> bool:
 @bp.route("/link/<token>", methods=["POST"])
 def use_link(token: str) -> Page:
     """Use the link: sign in (the contact emerges on first use) and go on."""
-    result = access.sign_in_with_link(token, client_ip=request.remote_addr)
-    start_session(result.contact)
+    result = access.sign_in_with_link(
+        token,
+        client_ip=request.remote_addr,
+        user_agent=request.user_agent.string,
+        replacing=current_session_id(),
+    )
+    start_session(result)
     if result.created:
         flash(f"Welcome to FleetOS, {result.contact.label}.", "success")
     # 303: the browser follows with a GET, and the new URL holds no token.
@@ -148,11 +153,22 @@ def fresh_link(token: str) -> Page:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Page:
-    """Sign out."""
+    """Sign out: this session ends, for every copy of its cookie."""
     if g.get("contact") is not None:
-        access.sign_out(g.contact)
+        access.sign_out(g.contact, current_session_id())
     end_session()
     flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"), code=303)
+
+
+@bp.route("/logout/everywhere", methods=["POST"])
+@login_required
+def logout_everywhere() -> Page:
+    """Sign out on all devices: every session of this contact ends, this one too."""
+    ended = access.sign_out_everywhere(g.contact)
+    end_session()
+    devices = "1 device" if ended == 1 else f"{ended} devices"
+    flash(f"You are signed out on all devices ({devices}).", "info")
     return redirect(url_for("auth.login"), code=303)
 
 

@@ -17,6 +17,7 @@ from flask import Blueprint, Response, current_app, flash, g, redirect, request,
 from werkzeug.wrappers import Response as BaseResponse
 
 from .. import queries
+from ..actions import access
 from ..actions import requests as act
 from ..auth.forms import InviteForm
 from ..auth.session import login_required
@@ -162,13 +163,15 @@ def _row_fragment(
 @bp.get("/company")
 @login_required
 def company() -> Response:
-    """The company: its contacts as they emerged, inviting a colleague, and its activity."""
+    """The company: its contacts as they emerged, invitations, this contact's sign-ins,
+    and its activity."""
     return page_or_fragment(
         "dashboard/company.html",
         "dashboard/_activity.html",
         contacts=queries.company_contacts(g.company),
         events=queries.activity(g.company),
         invite_form=InviteForm(formdata=None),
+        sessions=access.open_sessions(g.contact),
     )
 
 
