@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_request_limits(app)
     register_extensions(app)
     register_templating(app)
+    register_security_headers(app)
     register_blueprints(app)
     register_health_checks(app)
     register_errorhandlers(app)
@@ -115,9 +117,25 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_logging(app: Flask) -> None:
+    from .config import PRODUCTION, per_process_limits
     from .logs import register_logging as redact_tokens_in_logs
 
     redact_tokens_in_logs(app)
+    if app.config["FLEETOS_ENV"] == PRODUCTION and per_process_limits(
+        app.config["RATELIMIT_STORAGE_URI"]
+    ):
+        # gunicorn.conf.py refuses several workers with this; another server may not know.
+        logging.getLogger("fleetos").warning(
+            "RATELIMIT_STORAGE_URI is memory://: rate limits are counted per process. "
+            "With more than one process serving FleetOS, every limit is multiplied by their "
+            "number; set RATELIMIT_STORAGE_URI=redis://host:6379/0."
+        )
+
+
+def register_security_headers(app: Flask) -> None:
+    from .headers import register_security_headers as register
+
+    register(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -116,6 +116,30 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     }
 
 
+def per_process_limits(storage_uri: str) -> bool:
+    """Whether rate limits in ``storage_uri`` are counted by each process on its own."""
+    return storage_uri.strip().lower().startswith("memory://")
+
+
+def refuse_per_process_limits(environ: Mapping[str, str], workers: int) -> None:
+    """In production, refuse ``memory://`` limits when more than one process may serve.
+
+    Each process would count alone, so every limit (sign-in links, requests,
+    notes) would be multiplied by the number of processes. Called by
+    gunicorn.conf.py once it knows how many workers it starts.
+    """
+    config = load_config(environ)
+    if config["FLEETOS_ENV"] != PRODUCTION or workers <= 1:
+        return
+    if per_process_limits(config["RATELIMIT_STORAGE_URI"]):
+        raise ConfigError(
+            f"RATELIMIT_STORAGE_URI is {config['RATELIMIT_STORAGE_URI']!r}, which counts rate "
+            f"limits in each process on its own: with {workers} workers every limit would be "
+            f"{workers} times what it says. Set RATELIMIT_STORAGE_URI=redis://host:6379/0 "
+            "(shared by every process), or run one worker (WEB_CONCURRENCY=1)."
+        )
+
+
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 

@@ -159,6 +159,17 @@ def _odd_script_characters(word: str) -> str:
     return ", ".join(dict.fromkeys(odd))
 
 
+def mailbox(raw: str) -> str:
+    """The mailbox ``raw`` reaches, for counting: canonical, with a plus-tag folded
+    (``a+1@x`` and ``a+2@x`` are both ``a@x``); text that is no address, as typed."""
+    try:
+        address = ContactService.canonicalise(raw)
+    except InvalidContact:
+        return " ".join(raw.split()).lower()[:ADDRESS_MAX]
+    local, at, domain = address.value.rpartition("@")
+    return f"{local.split('+', 1)[0]}{at}{domain}" if at else address.value
+
+
 def canonical_email(value: str) -> str:
     try:
         # Syntax only: a contact's domain may not resolve from every network.

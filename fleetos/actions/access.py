@@ -228,6 +228,14 @@ def send_fresh_link(token: str) -> LinkSent:
     return ask_for_sign_in(link.contact_value, link.next_path)
 
 
+def link_address(token: str) -> str | None:
+    """The address a link (good, expired or used) was for; None for a token that is not ours."""
+    try:
+        return _read_ignoring_expiry(token).contact_value
+    except LinkError:
+        return None
+
+
 def _read_ignoring_expiry(token: str) -> Link:
     """The link in a token whose signature is good, even if it expired (recently) or was used."""
     try:

@@ -1,7 +1,7 @@
 """The signed-in contact: loading it, requiring it, starting and ending sessions.
 
 Sessions live in PostgreSQL (``web_sessions``); the signed cookie only names
-one (``session_id``). Every request but a static file's looks the session up,
+one (``session_id``). Every request but a file's (static, favicon) looks the session up,
 so a session that was signed out, or ended on all devices, is refused at once
 for every copy of its cookie. A request without a session cookie never asks
 the database; one with a cookie during a database outage gets the 503 page,
@@ -22,6 +22,8 @@ from ..actions import access
 F = TypeVar("F", bound=Callable[..., Any])
 
 SESSION_KEY = "session_id"
+# Endpoints that serve files: they need nobody signed in, so they never ask the database.
+FILES = frozenset({"static", "favicon"})
 
 
 def start_session(signed_in: access.SignIn) -> None:
@@ -44,7 +46,7 @@ def current_session_id() -> uuid.UUID | None:
 def load_current_contact() -> None:
     """Put the signed-in contact, its company and its session on ``g`` (None when signed out)."""
     g.contact = g.company = g.session_id = None
-    if request.endpoint == "static":  # stylesheets and scripts need nobody
+    if request.endpoint in FILES:
         return
     session_id = session.get(SESSION_KEY)
     if not session_id:

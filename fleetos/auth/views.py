@@ -16,6 +16,7 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..actions import access
+from ..contacts import mailbox
 from ..domain_errors import Invalid
 from ..extensions import limiter
 from ..messaging.links import Link, LinkError, safe_next
@@ -30,9 +31,12 @@ LINK_ERROR_STATUS = {"invalid": 400, "expired": 410, "used": 410}
 
 
 def _address_key() -> str:
-    """Rate-limit key for the address a link would go to (typed, or inside the token)."""
-    typed = request.form.get("email", "")
-    return "address:" + " ".join(typed.split()).lower()
+    """Rate-limit key for the mailbox a link would go to (typed, or inside the token):
+    canonical, plus-tags folded, so ``a+1@x`` and ``a+2@x`` share one budget."""
+    token = (request.view_args or {}).get("token")
+    if token is not None:
+        return "address:" + mailbox(access.link_address(token) or "")
+    return "address:" + mailbox(request.form.get("email", ""))
 
 
 def _per_ip() -> str:
@@ -145,6 +149,7 @@ def use_link(token: str) -> Page:
 
 @bp.route("/link/<token>/fresh", methods=["POST"])
 @link_requests_per_ip
+@link_requests_per_address
 def fresh_link(token: str) -> Page:
     """Mail a new link to the address an expired or used link was for."""
     sent = access.send_fresh_link(token)
