@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from ..companies import CompanyService
 from ..contacts import ContactAddress, ContactService, InvalidContact, ensure_mailable
-from ..domain_errors import Invalid
+from ..domain_errors import Conflict, Invalid, NotFound
 from ..events import EventLogService
 from ..extensions import db
 from ..messaging.links import (
@@ -33,7 +33,7 @@ from ..messaging.links import (
     safe_next,
     site_path,
 )
-from ..models import COMPANY_TYPES, Company, Contact, UsedLinkToken, WebSession
+from ..models import COMPANY_TYPES, Company, Contact, Invitation, UsedLinkToken, WebSession
 from ..outbox import queue_mail
 from ..text import clean_line
 from ..unit_of_work import atomic
@@ -162,6 +162,14 @@ def invite_colleague(
     if existing is not None:
         raise Invalid("email", f"{address.value} already belongs to another company on FleetOS.")
     name = clean_line(display_name, "display_name")[:120]
+    invitation = Invitation(
+        company_id=inviter.company_id,
+        address=address.value,
+        display_name=name or None,
+        invited_by_contact_id=inviter.contact_id,
+    )
+    db.session.add(invitation)
+    db.session.flush()
     token = make_token(
         Purpose.INVITE,
         address.value,
@@ -169,6 +177,7 @@ def invite_colleague(
         next_path=site_path("dashboard.index"),
         invited_by=str(inviter.contact_id),
         display_name=name,
+        invitation=str(invitation.invitation_id),
     )
     _queue_invite(address.value, inviter.company, token, inviter=inviter)
     EventLogService.record(
@@ -213,6 +222,7 @@ def send_fresh_link(token: str) -> LinkSent:
             )
         )
     elif link.purpose is Purpose.INVITE and ContactService.find(link.contact_value) is None:
+        ensure_invitation_stands(link)
         company = CompanyService.get(link.company_id)
         if company is None:
             raise LinkError("invalid")
@@ -234,6 +244,72 @@ def link_address(token: str) -> str | None:
         return _read_ignoring_expiry(token).contact_value
     except LinkError:
         return None
+
+
+def ensure_invitation_stands(link: Link) -> Invitation | None:
+    """An invitation link works (and may be renewed) only while it is not revoked and its
+    inviter is still a contact of that company; LinkError("revoked") otherwise.
+
+    Returns the invitation (None for another kind of link, or one sent before
+    invitations were stored, which only its inviter vouches for).
+    """
+    if link.purpose is not Purpose.INVITE:
+        return None
+    invitation = None
+    if link.extra.get("invitation"):
+        try:
+            invitation = db.session.get(Invitation, uuid.UUID(str(link.extra["invitation"])))
+        except ValueError:
+            invitation = None
+        if invitation is None or str(invitation.company_id) != link.company_id:
+            raise LinkError("revoked")
+        if invitation.revoked_at is not None:
+            raise LinkError("revoked")
+    if not _inviter_still_there(link):
+        raise LinkError("revoked")
+    return invitation
+
+
+def _inviter_still_there(link: Link) -> bool:
+    try:
+        inviter = db.session.get(Contact, uuid.UUID(str(link.extra.get("invited_by"))))
+    except ValueError:
+        return False
+    return inviter is not None and str(inviter.company_id) == link.company_id
+
+
+@atomic
+def revoke_invitation(
+    contact: Contact, invitation_id: uuid.UUID, *, channel: str = WEB
+) -> Invitation:
+    """Withdraw an invitation of ``contact``'s company (and any other still open to that
+    address): its link, and any fresh one asked for with it, stop working."""
+    invitation = db.session.get(Invitation, invitation_id)
+    if invitation is None or invitation.company_id != contact.company_id:
+        raise NotFound("There is no such invitation.")
+    if invitation.accepted_at is not None:
+        raise Conflict(f"{invitation.address} has already joined; there is nothing to withdraw.")
+    db.session.execute(
+        update(Invitation)
+        .where(
+            Invitation.company_id == contact.company_id,
+            Invitation.address == invitation.address,
+            Invitation.revoked_at.is_(None),
+            Invitation.accepted_at.is_(None),
+        )
+        .values(revoked_at=func.now(), revoked_by_contact_id=contact.contact_id)
+        .execution_options(synchronize_session=False)
+    )
+    EventLogService.record(
+        "invitation.revoked",
+        company_id=contact.company_id,
+        contact_id=contact.contact_id,
+        invitee=invitation.address,
+        invitation_id=str(invitation.invitation_id),
+        channel=channel,
+    )
+    db.session.refresh(invitation)
+    return invitation
 
 
 def _read_ignoring_expiry(token: str) -> Link:
@@ -265,6 +341,7 @@ def preview_link(token: str) -> LinkPreview:
     link = read_token(token)
     if db.session.get(UsedLinkToken, link.jti) is not None:
         raise LinkError("used", link)
+    ensure_invitation_stands(link)
     return LinkPreview(link, link.contact_value, _company_name(link))
 
 
@@ -300,6 +377,7 @@ def sign_in_with_link(
     """Use a link once: consume it, let the contact (and company) emerge, open a session,
     record it. The session ``replacing`` (this browser's previous one) ends."""
     link = read_token(token)
+    invitation = ensure_invitation_stands(link)
     _consume(link)
     # One address at a time: two different links for one new address must
     # not both found a company.
@@ -307,6 +385,8 @@ def sign_in_with_link(
         text("SELECT pg_advisory_xact_lock(hashtext(:a))"), {"a": link.contact_value}
     )
     contact, created = _emerge(link, channel)
+    if invitation is not None and invitation.accepted_at is None:
+        invitation.accepted_at = func.now()
     if created:
         EventLogService.record(
             "contact.created",

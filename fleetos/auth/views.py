@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from flask import (
     Blueprint,
     Response,
@@ -27,7 +29,7 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 Page = str | tuple[str, int] | BaseResponse
 
-LINK_ERROR_STATUS = {"invalid": 400, "expired": 410, "used": 410}
+LINK_ERROR_STATUS = {"invalid": 400, "expired": 410, "used": 410, "revoked": 410}
 
 
 def _address_key() -> str:
@@ -175,6 +177,15 @@ def logout_everywhere() -> Page:
     devices = "1 device" if ended == 1 else f"{ended} devices"
     flash(f"You are signed out on all devices ({devices}).", "info")
     return redirect(url_for("auth.login"), code=303)
+
+
+@bp.post("/invitations/<uuid:invitation_id>/revoke")
+@login_required
+def revoke_invitation(invitation_id: uuid.UUID) -> Page:
+    """Withdraw an invitation of this company: its link (and any fresh one) stops working."""
+    revoked = access.revoke_invitation(g.contact, invitation_id)
+    flash(f"The invitation to {revoked.address} is withdrawn.", "success")
+    return redirect(url_for("dashboard.company", _anchor="invitations"), code=303)
 
 
 @bp.route("/invite", methods=["GET", "POST"])

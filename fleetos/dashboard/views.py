@@ -171,6 +171,7 @@ def company() -> Response:
         contacts=queries.company_contacts(g.company),
         events=queries.activity(g.company),
         invite_form=InviteForm(formdata=None),
+        invitations=queries.open_invitations(g.company),
         sessions=access.open_sessions(g.contact),
     )
 

@@ -61,7 +61,7 @@ class LinkError(Exception):
 
     def __init__(self, reason: str, link: Link | None = None) -> None:
         super().__init__(reason)
-        self.reason = reason  # "invalid", "expired" or "used"
+        self.reason = reason  # "invalid", "expired", "used" or "revoked"
         # Set only when the signature is valid: we then know whom to send a fresh link.
         self.link = link
 
