@@ -102,6 +102,7 @@ def register_request_limits(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (the tables must be known to the metadata)
+    from .abuse import register_abuse_limits
     from .auth.session import register_session
     from .database import bound_answers
     from .outbox import register_mail
@@ -112,6 +113,7 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     csrf.init_app(app)
     limiter.init_app(app)
+    register_abuse_limits(app)
     register_session(app)
     register_mail(app)
 

@@ -108,6 +108,17 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "LINK_REQUEST_LIMIT_PER_ADDRESS": env.get(
             "LINK_REQUEST_LIMIT_PER_ADDRESS", "3 per 10 minutes;10 per day"
         ),
+        # What one contact / one company may send (FleetOS is no relay for spam):
+        # requests and notes per moving window, and new addresses written to per 24 hours.
+        "REQUEST_LIMIT_PER_CONTACT": env.get(
+            "REQUEST_LIMIT_PER_CONTACT", "10 per minute;60 per hour;200 per day"
+        ),
+        "REQUEST_LIMIT_PER_COMPANY": env.get(
+            "REQUEST_LIMIT_PER_COMPANY", "20 per minute;200 per hour;1000 per day"
+        ),
+        "NOTE_LIMIT_PER_CONTACT": env.get("NOTE_LIMIT_PER_CONTACT", "10 per minute;100 per hour"),
+        "NOTE_LIMIT_PER_COMPANY": env.get("NOTE_LIMIT_PER_COMPANY", "30 per minute;300 per hour"),
+        "NEW_ADDRESSES_PER_DAY": int(env.get("NEW_ADDRESSES_PER_DAY", 20)),
         # Proxies in front of the app whose X-Forwarded-* headers are trusted
         # (0: none). Rate limits per IP count the address this makes visible.
         "PROXY_FIX_HOPS": _hops(env.get("PROXY_FIX_HOPS", "0")),

@@ -14,7 +14,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
 from .database import describe, is_unavailable
-from .domain_errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from .domain_errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooMany
 from .extensions import db
 from .logs import OncePerBurst, current_correlation_id
 
@@ -117,6 +117,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     Forbidden: 403,
     Conflict: 409,
     Invalid: 422,
+    TooMany: 429,
 }
 
 
@@ -128,14 +129,22 @@ def http_status(error: DomainError) -> int:
     return 400
 
 
+def refusal_headers(error: DomainError) -> dict[str, str]:
+    """Headers that go with a refusal: when to try again, for a rate limit."""
+    if isinstance(error, TooMany):
+        return {"Retry-After": str(error.retry_after)}
+    return {}
+
+
 def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
-    def refused(error: DomainError) -> tuple[str, int]:
+    def refused(error: DomainError) -> tuple[str, int, dict[str, str]]:
         """An action's refusal that no view showed in place: its own page, nothing written."""
         db.session.rollback()
         status = http_status(error)
         # Not found says nothing more: a request of another company looks like none at all.
-        return render_error(status, message=None if status == 404 else error.message)
+        body, _ = render_error(status, message=None if status == 404 else error.message)
+        return body, status, refusal_headers(error)
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> tuple[str, int]:

@@ -17,6 +17,7 @@ from flask import current_app
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
+from .. import abuse
 from ..companies import CompanyService
 from ..contacts import ContactAddress, ContactService, InvalidContact, ensure_mailable
 from ..domain_errors import Conflict, Invalid, NotFound
@@ -162,6 +163,7 @@ def invite_colleague(
     if existing is not None:
         raise Invalid("email", f"{address.value} already belongs to another company on FleetOS.")
     name = clean_line(display_name, "display_name")[:120]
+    abuse.write_to(inviter.company_id, address.value, company_name=inviter.company.name)
     invitation = Invitation(
         company_id=inviter.company_id,
         address=address.value,

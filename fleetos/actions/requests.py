@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import func, text, update
 
-from .. import lifecycle, queries
+from .. import abuse, lifecycle, queries
 from ..companies import CompanyService
 from ..contacts import ContactService, InvalidContact, ensure_mailable
 from ..domain_errors import Conflict, Forbidden, Invalid
@@ -68,6 +68,8 @@ def create_request(contact: Contact, new: NewRequest, *, channel: str = WEB) -> 
     ensure_may_send(contact)
     new = _plain(new)
     supplier, typed_address = _resolve_supplier(contact, new)
+    if typed_address is not None:  # a new address for this fleet spends its daily budget
+        abuse.write_to(contact.company_id, typed_address, company_name=contact.company.name)
     if supplier is None:  # only now that nothing else is wrong may a supplier emerge
         assert typed_address is not None
         supplier = _new_supplier(contact, typed_address, channel)
@@ -106,6 +108,7 @@ def create_request(contact: Contact, new: NewRequest, *, channel: str = WEB) -> 
         channel=channel,
         **facts,
     )
+    abuse.spend(abuse.REQUESTS, contact)
     return Created(service_request, supplier)
 
 
@@ -397,6 +400,7 @@ def add_note(contact: Contact, request_id: uuid.UUID, body: str, *, channel: str
         headline=f"{contact.label} added a note",
         reason=body,
     )
+    abuse.spend(abuse.NOTES, contact)
     event = EventLogService.record(
         "request.note",
         company_id=contact.company_id,

@@ -19,7 +19,8 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ..actions import access
 from ..contacts import mailbox
-from ..domain_errors import Invalid
+from ..domain_errors import Invalid, TooMany
+from ..errors import refusal_headers
 from ..extensions import limiter
 from ..messaging.links import Link, LinkError, safe_next
 from .forms import InviteForm, SignInForm, SignUpForm
@@ -27,7 +28,7 @@ from .session import current_session_id, end_session, login_required, start_sess
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
-Page = str | tuple[str, int] | BaseResponse
+Page = str | tuple[str, int] | tuple[str, int, dict[str, str]] | BaseResponse
 
 LINK_ERROR_STATUS = {"invalid": 400, "expired": 410, "used": 410, "revoked": 410}
 
@@ -202,6 +203,9 @@ def invite() -> Page:
             sent = access.invite_colleague(
                 g.contact, form.email.data or "", form.display_name.data or ""
             )
+        except TooMany as refusal:  # nothing was sent; the form keeps what was typed
+            page = render_template("auth/invite.html", form=form, message=refusal.message)
+            return page, 429, refusal_headers(refusal)
         except Invalid as refusal:
             form.refused(refusal)
         else:

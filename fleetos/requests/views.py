@@ -17,8 +17,8 @@ from wtforms.fields.choices import SelectChoice
 from .. import queries
 from ..actions import requests as act
 from ..auth.session import login_required
-from ..domain_errors import Conflict, Invalid
-from ..errors import http_status
+from ..domain_errors import Conflict, Invalid, TooMany
+from ..errors import http_status, refusal_headers
 from ..forms import AssignForm, NoteForm, TransitionForm
 from ..lifecycle import actions_for, side_of
 from ..messaging.links import safe_next
@@ -27,7 +27,7 @@ from .forms import NewRequestForm
 
 bp = Blueprint("requests", __name__, url_prefix="/requests")
 
-Page = str | tuple[str, int] | BaseResponse
+Page = str | tuple[str, int] | tuple[str, int, dict[str, str]] | BaseResponse
 
 
 @bp.get("/new")
@@ -47,6 +47,8 @@ def create() -> Page:
     if form.validate():
         try:
             created = act.create_request(g.contact, form.new_request())
+        except TooMany as refusal:  # nothing was sent; the form keeps what was typed
+            return _new_form(form, message=refusal.message), 429, refusal_headers(refusal)
         except Invalid as refusal:
             form.refused(refusal)
         else:
@@ -77,7 +79,7 @@ def show(request_id: uuid.UUID) -> Page:
 def _page(
     found: ServiceRequest,
     *,
-    refusal: Conflict | Invalid | None = None,
+    refusal: Conflict | Invalid | TooMany | None = None,
     note: NoteForm | None = None,
     transition: TransitionForm | None = None,
 ) -> str:
@@ -137,7 +139,7 @@ def add_note(request_id: uuid.UUID) -> Page:
     form = NoteForm()
     try:
         act.add_note(g.contact, request_id, form.body.data or "")
-    except (Conflict, Invalid) as refusal:
+    except (Conflict, Invalid, TooMany) as refusal:
         return _refused(request_id, refusal, note=form)
     flash("Note added.", "success")
     return redirect(url_for(".show", request_id=request_id, _anchor="timeline"), code=303)
@@ -152,15 +154,16 @@ def _done(request_id: uuid.UUID, message: str, back: str | None) -> BaseResponse
 
 def _refused(
     request_id: uuid.UUID,
-    refusal: Conflict | Invalid,
+    refusal: Conflict | Invalid | TooMany,
     *,
     note: NoteForm | None = None,
     transition: TransitionForm | None = None,
-) -> tuple[str, int]:
+) -> tuple[str, int, dict[str, str]]:
     """The page again, with the refusal and what was typed."""
     found = queries.visible_request(g.contact, request_id)
     if isinstance(refusal, Invalid):
         for form in (note, transition):
             if form is not None:
                 form.refused(refusal)
-    return _page(found, refusal=refusal, note=note, transition=transition), http_status(refusal)
+    page = _page(found, refusal=refusal, note=note, transition=transition)
+    return page, http_status(refusal), refusal_headers(refusal)
