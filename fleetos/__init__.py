@@ -105,6 +105,7 @@ def register_extensions(app: Flask) -> None:
     from .abuse import register_abuse_limits
     from .auth.session import register_session
     from .database import bound_answers
+    from .messaging.unlinked import register_mail_templates
     from .outbox import register_mail
 
     db.init_app(app)
@@ -116,6 +117,7 @@ def register_extensions(app: Flask) -> None:
     register_abuse_limits(app)
     register_session(app)
     register_mail(app)
+    register_mail_templates(app)
 
 
 def register_logging(app: Flask) -> None:

@@ -24,6 +24,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.routing import MapAdapter
 
 from ..text import forbidden_character
+from .unlinked import OwnLink
 
 # A place to go next longer than this is not one of ours (and would bloat every link).
 NEXT_MAX = 2000
@@ -199,9 +200,9 @@ def _base_url_adapter() -> MapAdapter:
     )
 
 
-def external_url(endpoint: str, **values: Any) -> str:
+def external_url(endpoint: str, **values: Any) -> OwnLink:
     """The absolute URL of ``endpoint`` on BASE_URL (for messages; works outside requests)."""
-    return _base_url_adapter().build(endpoint, values, force_external=True)
+    return OwnLink(_base_url_adapter().build(endpoint, values, force_external=True))
 
 
 def site_path(endpoint: str, **values: Any) -> str:
@@ -209,6 +210,6 @@ def site_path(endpoint: str, **values: Any) -> str:
     return _base_url_adapter().build(endpoint, values)
 
 
-def link_url(token: str) -> str:
+def link_url(token: str) -> OwnLink:
     """The URL of the confirmation page for a link token."""
     return external_url("auth.link", token=token)

@@ -24,7 +24,7 @@ from tests.mailserver import link_in
 from tests.support.apps import database
 from tests.support.web import Browser, make_world, signed_in
 
-PHISH = "URGENT: verify your bank details at http://bank-verify.example/login"
+PHISH = "URGENT: verify your bank details at http://bank-verify.com/login"
 VICTIM = "accounts@victim-garage.example"
 
 
@@ -165,18 +165,18 @@ def test_links_in_what_people_typed_reach_mail_as_plain_text(make_app, smtp, whe
     app = make_app()
     world = make_world(app)
     dana = signed_in(app, smtp, world.contacts["dana"])
-    link = "http://bank-verify.example/login?id=1"
+    link = "http://bank-verify.com/login?id=1"
     if where == "note":
         dana.post(f"/requests/{world.request_id}/notes", {"body": f"See {link}"}, page="/dashboard")
     elif where == "company":
         with database(app):
             from fleetos.models import Company
 
-            db.session.get(Company, world.companies["acme"]).name = "Pay at www.bank-verify.example"
+            db.session.get(Company, world.companies["acme"]).name = "Pay at www.bank-verify.com"
             db.session.commit()
         send_request(dana, title="Brakes")
     else:
-        send_request(dana, title="Brakes", **{where: f"Verify at {link} or bank-verify.example"})
+        send_request(dana, **{"title": "Brakes", where: f"Verify at {link} or bank-verify.com"})
     with database(app):
         deliver_due()
     [message] = smtp.messages
@@ -186,9 +186,9 @@ def test_links_in_what_people_typed_reach_mail_as_plain_text(make_app, smtp, whe
         body = part.get_payload(decode=True).decode()
         ours = {urlsplit(u).netloc for u in re.findall(r"https?://[^\s\"'<>]+", body)}
         assert ours <= {"fleetos.test"}, (part.get_content_type(), body)  # only FleetOS's links
-        assert "bank-verify.example" not in body and "bank-verify[.]example" in body
+        assert "bank-verify.com" not in body and "bank-verify[.]com" in body
         if part.get_content_type() == "text/html":
             anchors = re.findall(r'<a [^>]*href="([^"]+)"', body)
             assert anchors and all(a.startswith("http://fleetos.test/") for a in anchors)
-    assert "bank-verify.example" not in message["Subject"]
+    assert "bank-verify.com" not in message["Subject"]
     assert link_in(message)  # FleetOS's own sign-in link is still a link
