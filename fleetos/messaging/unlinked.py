@@ -10,8 +10,10 @@ HTML and the plain text alike. So every such thing in what people typed is
 
 What counts as a link is what linkify-it (the linkifier of markdown-it)
 recognises: schemes, ``www.``, bare domains under the common top-level
-domains, e-mail addresses. FleetOS's own links (sign-in links, built on
-``BASE_URL``) are :class:`OwnLink` and stay links.
+domains. E-mail addresses stay as typed (suppliers that emerged from a request
+are named by theirs): a client that links one opens a message to write, not a
+page. FleetOS's own links (sign-in links, built on ``BASE_URL``) are
+:class:`OwnLink` and stay links.
 
 Mail templates are rendered by :func:`render_mail`, whose Jinja environment
 defangs every ``{{ value }}`` that is text, so a field added to a template
@@ -47,7 +49,7 @@ def _linkifier() -> LinkifyIt:
 
 def defang(link: str) -> str:
     """``link`` written so that nothing recognises it as one: ``http[:]//a[.]com``."""
-    return link.replace("://", "[:]//").replace(".", "[.]").replace("@", "[@]")
+    return link.replace("://", "[:]//").replace(".", "[.]")
 
 
 def unlinked(text: str) -> str:
@@ -58,6 +60,8 @@ def unlinked(text: str) -> str:
     pieces: list[str] = []
     position = 0
     for found in matches:
+        if found.schema == "mailto:":
+            continue  # an address: a client may offer to write to it, which opens no page
         pieces += [text[position : found.index], defang(text[found.index : found.last_index])]
         position = found.last_index
     pieces.append(text[position:])

@@ -14,37 +14,20 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
 
-from fleetos.extensions import db
-from fleetos.models import ServiceRequest
 from tests.mailserver import text_body
-from tests.support.apps import database
+from tests.requests.test_create import GOOD as TYPED
+from tests.requests.test_create import create as create_request
+from tests.requests.test_create import new_request as last_request
 from tests.support.web import Browser, events, outbox_to, row_counts
 
-GOOD = {
-    "supplier_email": "bob@bobsrepair.com",
-    "vehicle": "Unit 7 / AB12 CDE",
-    "title": "Annual inspection",
-    "description": "Due Friday.",
-    "priority": "high",
-    "odometer": "182,400",
-    "location": "Depot B",
-}
+GOOD = {**TYPED, "supplier_email": "bob@bobsrepair.com"}
 FIELD_ERROR = re.compile(r'id="([a-z_]+)-error" class="field-error">([^<]*)<')
 
 
 def create(browser: Browser, **fields):
-    return browser.post("/requests", {**GOOD, **fields}, page="/requests/new")
-
-
-def last_request(app) -> ServiceRequest:
-    with database(app):
-        found = db.session.scalars(
-            select(ServiceRequest).order_by(ServiceRequest.created_at.desc())
-        ).first()
-        db.session.expunge_all()
-        return found
+    """The new-request form, sent to Bob's Truck Repair with ``fields`` changed."""
+    return create_request(browser, **{"supplier_email": GOOD["supplier_email"], **fields})
 
 
 def field_errors(html: str) -> dict[str, str]:
