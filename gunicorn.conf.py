@@ -7,6 +7,7 @@ the defaults suit one machine behind a reverse proxy on the same host.
 from __future__ import annotations
 
 import os
+import sys
 
 
 def _bind() -> str:
@@ -68,6 +69,19 @@ loglevel = "info"
 # Each worker imports the app itself: no database connection or Redis client
 # is shared across fork(), and a HUP reloads the code.
 preload_app = False
+
+
+def on_starting(server: object) -> None:
+    """Refuse to start several workers that would each count rate limits on their own."""
+    from fleetos.config import ConfigError, refuse_per_process_limits
+
+    try:
+        refuse_per_process_limits(os.environ, server.cfg.workers)  # type: ignore[attr-defined]
+    except ConfigError as exc:
+        # gunicorn reports an exception here as a crash; say it plainly and stop.
+        print(f"FleetOS refuses to start: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
 
 # gunicornc's control socket is not used, and at its default path
 # ($HOME/.gunicorn/gunicorn.ctl) a second gunicorn of the same user takes it over.

@@ -63,6 +63,9 @@ class Deployment:
             "BASE_URL": f"http://127.0.0.1:{self.port}",
             "BIND": f"127.0.0.1:{self.port}",
             "MAIL_USE_TLS": "false",
+            # Production refuses per-process limits with 2 workers: count in the local Redis.
+            "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
+            "RATELIMIT_KEY_PREFIX": f"fleetos-bench-{secrets.token_hex(4)}",
             "LINK_REQUEST_LIMIT_PER_IP": "10000 per minute",
             "LINK_REQUEST_LIMIT_PER_ADDRESS": "10000 per minute",
             **{key: str(value) for key, value in settings.items()},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_request_limits(app)
     register_extensions(app)
     register_templating(app)
+    register_security_headers(app)
     register_blueprints(app)
     register_health_checks(app)
     register_errorhandlers(app)
@@ -73,8 +75,10 @@ def register_proxy_fix(app: Flask) -> None:
 
 
 def register_request_limits(app: Flask) -> None:
-    """Bodies over MAX_CONTENT_LENGTH are refused (413) unread; so are bodies of unknown size.
-    Views that take files (``uploads.accepts_uploads``) have a larger limit of their own."""
+    """Bodies over MAX_CONTENT_LENGTH are refused (413) unread; so are bodies of unknown size,
+    and input holding a NUL character (400). Views that take files
+    (``uploads.accepts_uploads``) have a larger limit of their own."""
+    from .errors import UnreadableInput
     from .uploads import register_upload_limits
 
     register_upload_limits(app)
@@ -90,12 +94,26 @@ def register_request_limits(app: Flask) -> None:
         ):
             abort(411)
 
+    @app.before_request
+    def refuse_nul_characters() -> None:
+        # No text FleetOS keeps can hold NUL (PostgreSQL refuses it), and nobody
+        # types one: refuse it in the URL, the query or a form, whatever the field.
+        values = [request.path, *request.args.keys(), *request.args.values()]
+        values += [*request.form.keys(), *request.form.values()]
+        if any("\x00" in value for value in values):
+            raise UnreadableInput(
+                "It contained a NUL character, which no text on FleetOS can hold. "
+                "Go back, retype what you entered and send it again."
+            )
+
 
 def register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (the tables must be known to the metadata)
+    from .abuse import register_abuse_limits
     from .auth.session import register_session
     from .database import bound_answers
     from .messaging import decisions  # noqa: F401  (registers what the mail worker composes)
+    from .messaging.unlinked import register_mail_templates
     from .outbox import register_mail
 
     db.init_app(app)
@@ -104,14 +122,32 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     csrf.init_app(app)
     limiter.init_app(app)
+    register_abuse_limits(app)
     register_session(app)
     register_mail(app)
+    register_mail_templates(app)
 
 
 def register_logging(app: Flask) -> None:
+    from .config import PRODUCTION, per_process_limits
     from .logs import register_logging as redact_tokens_in_logs
 
     redact_tokens_in_logs(app)
+    if app.config["FLEETOS_ENV"] == PRODUCTION and per_process_limits(
+        app.config["RATELIMIT_STORAGE_URI"]
+    ):
+        # gunicorn.conf.py refuses several workers with this; another server may not know.
+        logging.getLogger("fleetos").warning(
+            "RATELIMIT_STORAGE_URI is memory://: rate limits are counted per process. "
+            "With more than one process serving FleetOS, every limit is multiplied by their "
+            "number; set RATELIMIT_STORAGE_URI=redis://host:6379/0."
+        )
+
+
+def register_security_headers(app: Flask) -> None:
+    from .headers import register_security_headers as register
+
+    register(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

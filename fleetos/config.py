@@ -90,6 +90,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # First retry after this many seconds, doubling up to an hour.
         "MAIL_RETRY_BASE_SECONDS": int(env.get("MAIL_RETRY_BASE_SECONDS", 30)),
         "MAIL_MAX_ATTEMPTS": int(env.get("MAIL_MAX_ATTEMPTS", 12)),
+        # The relay takes SMTPUTF8: addresses with non-ASCII letters before the @
+        # (josé@...) are accepted. Off, forms refuse them with a clear message.
+        "MAIL_SMTPUTF8": _flag(env.get("MAIL_SMTPUTF8", "false")),
         # The deliver worker sends everything (woken by NOTIFY). With this on, a
         # web process also hands its requests' mail to one background thread of
         # its own: for a single process without a worker. Never a request thread.
@@ -105,6 +108,17 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "LINK_REQUEST_LIMIT_PER_ADDRESS": env.get(
             "LINK_REQUEST_LIMIT_PER_ADDRESS", "3 per 10 minutes;10 per day"
         ),
+        # What one contact / one company may send (FleetOS is no relay for spam):
+        # requests and notes per moving window, and new addresses written to per 24 hours.
+        "REQUEST_LIMIT_PER_CONTACT": env.get(
+            "REQUEST_LIMIT_PER_CONTACT", "10 per minute;60 per hour;200 per day"
+        ),
+        "REQUEST_LIMIT_PER_COMPANY": env.get(
+            "REQUEST_LIMIT_PER_COMPANY", "20 per minute;200 per hour;1000 per day"
+        ),
+        "NOTE_LIMIT_PER_CONTACT": env.get("NOTE_LIMIT_PER_CONTACT", "10 per minute;100 per hour"),
+        "NOTE_LIMIT_PER_COMPANY": env.get("NOTE_LIMIT_PER_COMPANY", "30 per minute;300 per hour"),
+        "NEW_ADDRESSES_PER_DAY": int(env.get("NEW_ADDRESSES_PER_DAY", 20)),
         # Proxies in front of the app whose X-Forwarded-* headers are trusted
         # (0: none). Rate limits per IP count the address this makes visible.
         "PROXY_FIX_HOPS": _hops(env.get("PROXY_FIX_HOPS", "0")),
@@ -151,6 +165,30 @@ def _attachment_config(env: Mapping[str, str]) -> dict[str, Any]:
             _positive(env, "ATTACHMENT_KEEP_SECONDS", 6 * 3600, whole=True)
         ),
     }
+
+
+def per_process_limits(storage_uri: str) -> bool:
+    """Whether rate limits in ``storage_uri`` are counted by each process on its own."""
+    return storage_uri.strip().lower().startswith("memory://")
+
+
+def refuse_per_process_limits(environ: Mapping[str, str], workers: int) -> None:
+    """In production, refuse ``memory://`` limits when more than one process may serve.
+
+    Each process would count alone, so every limit (sign-in links, requests,
+    notes) would be multiplied by the number of processes. Called by
+    gunicorn.conf.py once it knows how many workers it starts.
+    """
+    config = load_config(environ)
+    if config["FLEETOS_ENV"] != PRODUCTION or workers <= 1:
+        return
+    if per_process_limits(config["RATELIMIT_STORAGE_URI"]):
+        raise ConfigError(
+            f"RATELIMIT_STORAGE_URI is {config['RATELIMIT_STORAGE_URI']!r}, which counts rate "
+            f"limits in each process on its own: with {workers} workers every limit would be "
+            f"{workers} times what it says. Set RATELIMIT_STORAGE_URI=redis://host:6379/0 "
+            "(shared by every process), or run one worker (WEB_CONCURRENCY=1)."
+        )
 
 
 def _flag(value: str | None) -> bool:

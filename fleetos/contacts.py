@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 
 import phonenumbers
+from confusable_homoglyphs import categories
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import func, select, text
@@ -18,6 +19,10 @@ from sqlalchemy.dialects.postgresql import insert
 
 from .extensions import db
 from .models import Contact
+from .text import shorten
+
+# Longer than any e-mail address (RFC 5321: 254) or phone number can be.
+ADDRESS_MAX = 320
 
 
 class InvalidContact(ValueError):
@@ -39,6 +44,8 @@ class ContactService:
         value = (raw or "").strip()
         if not value:
             raise InvalidContact("Enter an e-mail address or phone number.")
+        if len(value) > ADDRESS_MAX:
+            raise InvalidContact("That is too long to be an e-mail address or a phone number.")
         if "@" in value:
             return ContactAddress(canonical_email(value), "email")
         return ContactAddress(canonical_phone(value, default_region), "phone")
@@ -98,12 +105,77 @@ class ContactService:
         return db.session.get(Contact, contact_id) if contact_id else None
 
 
+# Scripts that one word may mix (Unicode TS #39, "highly restrictive"): Japanese
+# writes Han, Hiragana and Katakana together, Chinese and Korean their own pairs.
+# Any other mix of scripts in one word (a Cyrillic U+0430 among Latin letters) is
+# the look-alike of another address.
+MIXABLE_SCRIPTS = (
+    frozenset({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}),
+    frozenset({"LATIN", "HAN", "BOPOMOFO"}),
+    frozenset({"LATIN", "HAN", "HANGUL"}),
+)
+NEUTRAL_SCRIPTS = frozenset({"COMMON", "INHERITED"})
+
+
+def ensure_mailable(address: str) -> None:
+    """Refuse an address FleetOS should not write to, saying why (InvalidContact).
+
+    * A local part or domain label that mixes scripts (``dana@`` with its
+      first ``a`` the Cyrillic U+0430) is the look-alike of another mailbox:
+      always refused.
+    * A non-ASCII local part (``josé@``) needs SMTPUTF8 from the mail relay:
+      refused unless the operator says the relay has it (``MAIL_SMTPUTF8``).
+    * A non-ASCII domain (``bücher.example``) goes out in its ASCII form: fine.
+    """
+    local, _, domain = address.strip().rpartition("@")
+    for word in (local, *domain.split(".")):
+        odd = _odd_script_characters(word)
+        if odd:
+            raise InvalidContact(
+                f"This address mixes alphabets: {odd} in “{shorten(word, 40)}” only looks "
+                "like the letter it stands beside. Type the address again by hand."
+            )
+    if not local.isascii() and not current_app.config.get("MAIL_SMTPUTF8"):
+        raise InvalidContact(
+            "FleetOS cannot send mail to an address with accents or other non-Latin letters "
+            "before the @ (like josé@…). Use the mailbox's plain-letter address if it has one."
+        )
+
+
+def _odd_script_characters(word: str) -> str:
+    """The characters of ``word`` outside its main script, if it mixes scripts it may not."""
+    if word.isascii():
+        return ""
+    scripts = [categories.aliases_categories(character)[0] for character in word]
+    used = set(scripts) - NEUTRAL_SCRIPTS
+    if len(used) <= 1 or any(used <= allowed for allowed in MIXABLE_SCRIPTS):
+        return ""
+    main = max(used, key=scripts.count)
+    odd = [
+        f"“{character}” ({script.title()})"
+        for character, script in zip(word, scripts, strict=True)
+        if script not in NEUTRAL_SCRIPTS | {main}
+    ]
+    return ", ".join(dict.fromkeys(odd))
+
+
+def mailbox(raw: str) -> str:
+    """The mailbox ``raw`` reaches, for counting: canonical, with a plus-tag folded
+    (``a+1@x`` and ``a+2@x`` are both ``a@x``); text that is no address, as typed."""
+    try:
+        address = ContactService.canonicalise(raw)
+    except InvalidContact:
+        return " ".join(raw.split()).lower()[:ADDRESS_MAX]
+    local, at, domain = address.value.rpartition("@")
+    return f"{local.split('+', 1)[0]}{at}{domain}" if at else address.value
+
+
 def canonical_email(value: str) -> str:
     try:
         # Syntax only: a contact's domain may not resolve from every network.
         validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidContact(f"{value} is not a valid e-mail address: {exc}") from None
+        raise InvalidContact(f"{shorten(value)} is not a valid e-mail address: {exc}") from None
     return value.strip().lower()
 
 
@@ -112,7 +184,7 @@ def canonical_phone(value: str, default_region: str | None = None) -> str:
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
-        raise InvalidContact(f"{value} is not a valid phone number.") from None
+        raise InvalidContact(f"{shorten(value)} is not a valid phone number.") from None
     if not phonenumbers.is_valid_number(number):
-        raise InvalidContact(f"{value} is not a valid phone number.")
+        raise InvalidContact(f"{shorten(value)} is not a valid phone number.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -60,3 +60,14 @@ class Invalid(DomainError):
         self.field = field
         self.errors: dict[str, str] = dict(errors or ({field: message} if field else {}))
         self.held: tuple[Any, ...] = tuple(held)
+
+
+class TooMany(DomainError):
+    """Too much in too short a time (a rate limit): nothing was done.
+
+    ``retry_after`` is how many seconds until trying again may work.
+    """
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -11,11 +11,11 @@ import logging
 
 from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
 from .attachments.storage import StorageUnavailable
 from .database import describe, is_unavailable
-from .domain_errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from .domain_errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooMany
 from .extensions import db
 from .logs import OncePerBurst, current_correlation_id
 
@@ -45,6 +45,14 @@ MESSAGES = {
         "You have asked for this too often. Wait a few minutes, then try again.",
     ),
 }
+
+
+class UnreadableInput(BadRequest):
+    """Input no view can use (a NUL character, a time out of range): 400, saying what it was."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(description=message)
+        self.message = message
 
 
 def render_error(
@@ -111,6 +119,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     Forbidden: 403,
     Conflict: 409,
     Invalid: 422,
+    TooMany: 429,
 }
 
 
@@ -122,14 +131,22 @@ def http_status(error: DomainError) -> int:
     return 400
 
 
+def refusal_headers(error: DomainError) -> dict[str, str]:
+    """Headers that go with a refusal: when to try again, for a rate limit."""
+    if isinstance(error, TooMany):
+        return {"Retry-After": str(error.retry_after)}
+    return {}
+
+
 def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
-    def refused(error: DomainError) -> tuple[str, int]:
+    def refused(error: DomainError) -> tuple[str, int, dict[str, str]]:
         """An action's refusal that no view showed in place: its own page, nothing written."""
         db.session.rollback()
         status = http_status(error)
         # Not found says nothing more: a request of another company looks like none at all.
-        return render_error(status, message=None if status == 404 else error.message)
+        body, _ = render_error(status, message=None if status == 404 else error.message)
+        return body, status, refusal_headers(error)
 
     @app.errorhandler(StorageUnavailable)
     def storage_unavailable(error: StorageUnavailable) -> tuple[str, int, dict[str, str]]:
@@ -164,7 +181,8 @@ def register_errorhandlers(app: Flask) -> None:
     ) -> tuple[str, int] | tuple[str, int, dict[str, str]] | Response:
         if error.code is None or error.code >= 500:
             return internal_error(error)
-        response = render_error(error.code)
+        message = error.message if isinstance(error, UnreadableInput) else None
+        response = render_error(error.code, message=message)
         retry_after = getattr(error, "retry_after", None)
         if error.code == 429 and retry_after:
             return response[0], 429, {"Retry-After": str(retry_after)}

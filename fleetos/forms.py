@@ -21,12 +21,20 @@ from flask_wtf import FlaskForm
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.datastructures import FileStorage
 from wtforms import Field, HiddenField, MultipleFileField, TextAreaField
-from wtforms.validators import ValidationError
+from wtforms.validators import Length, ValidationError
 
+from . import lifecycle
 from .actions.attachments import Attachable, HeldFile, IncomingFile, take_in
 from .attachments.content import ACCEPT_ATTRIBUTE
-from .contacts import ContactService, InvalidContact
+from .contacts import ContactService, InvalidContact, ensure_mailable
 from .domain_errors import Invalid
+from .text import forbidden_character, forbidden_message, multi_line, one_line
+
+# What a refused form shows again of a field with no length limit of its own:
+# a form is never a way to make FleetOS echo a megabyte back.
+ECHO_MAX = 1000
+# RFC 5321's longest forward path, less its angle brackets.
+EMAIL_MAX = 254
 
 
 class Form(FlaskForm):
@@ -121,7 +129,32 @@ def strip(value: Any) -> Any:
 
 
 def collapse_spaces(value: Any) -> Any:
-    return " ".join(value.split()) if isinstance(value, str) else value
+    """A one-line field's filter: line breaks and runs of spaces become one space."""
+    return one_line(value) if isinstance(value, str) else value
+
+
+def line_breaks(value: Any) -> Any:
+    """A multi-line field's filter: line breaks as ``\\n``, no whitespace around the text."""
+    return multi_line(value) if isinstance(value, str) else value
+
+
+class PlainText:
+    """No control characters (in a multi-line field, line breaks and tabs are fine)."""
+
+    def __init__(self, *, multiline: bool = False) -> None:
+        self.multiline = multiline
+
+    def __call__(self, form: Form, field: Field) -> None:
+        refused = forbidden_character(field.data or "", multiline=self.multiline)
+        if refused is not None:
+            raise ValidationError(forbidden_message(refused))
+
+
+def typed_value(field: Field) -> str:
+    """What ``field`` shows of what was typed: at most its maximum length."""
+    limits = [v.max for v in field.validators if isinstance(v, Length) and v.max >= 0]
+    value: str = field._value()
+    return value[: max(limits, default=ECHO_MAX)]
 
 
 def as_uuid(value: object) -> uuid.UUID | None:
@@ -133,15 +166,16 @@ def as_uuid(value: object) -> uuid.UUID | None:
 
 
 class EmailAddress:
-    """The address must be an e-mail address FleetOS can use (the contacts' own rule)."""
+    """The address must be an e-mail address FleetOS can write to (the contacts' own rules)."""
 
     def __call__(self, form: Form, field: Field) -> None:
         try:
             address = ContactService.canonicalise(field.data or "")
+            if address.contact_type != "email":
+                raise ValidationError("Enter an e-mail address, like dana@acme-fleet.com.")
+            ensure_mailable(address.value)
         except InvalidContact as exc:
             raise ValidationError(str(exc)) from None
-        if address.contact_type != "email":
-            raise ValidationError("Enter an e-mail address, like dana@acme-fleet.com.")
 
 
 # -- acting on a request: the same three forms from the request page and the dashboard row ----
@@ -153,7 +187,13 @@ class TransitionForm(Form):
     # Posted as "from" (a Python keyword, so the attribute has another name).
     seen = HiddenField(name="from")
     to = HiddenField()
-    reason = TextAreaField()
+    reason = TextAreaField(
+        filters=[line_breaks],
+        validators=[
+            PlainText(multiline=True),
+            Length(max=lifecycle.REASON_MAX, message="Keep the reason under %(max)d characters."),
+        ],
+    )
     back = HiddenField()
 
 
@@ -167,4 +207,11 @@ class AssignForm(Form):
 
 
 class NoteForm(FormWithFiles):
-    body = TextAreaField("Add a note (both companies see it)")
+    body = TextAreaField(
+        "Add a note (both companies see it)",
+        filters=[line_breaks],
+        validators=[
+            PlainText(multiline=True),
+            Length(max=lifecycle.NOTE_MAX, message="Keep a note under %(max)d characters."),
+        ],
+    )

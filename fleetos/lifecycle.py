@@ -134,7 +134,9 @@ EVENTS: dict[str, EventLabel] = {
     "contact.created": EventLabel("joined"),
     "contact.signed_in": EventLabel("signed in"),
     "contact.signed_out": EventLabel("signed out"),
+    "contact.signed_out_everywhere": EventLabel("signed out on all devices"),
     "contact.invited": EventLabel("invited {invitee}"),
+    "invitation.revoked": EventLabel("withdrew the invitation to {invitee}"),
     "company.created": EventLabel("started the company"),
     # Each time someone opens a file: in the audit trail and the activity feed,
     # too many to tell on the request's timeline.

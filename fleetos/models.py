@@ -444,3 +444,82 @@ class Attachment(Model):
             return None
         scale = min(1.0, 320 / max(self.width, self.height))
         return max(1, round(self.width * scale)), max(1, round(self.height * scale))
+
+
+class WebSession(Model):
+    """A signed-in browser: its cookie carries ``session_id``, checked on every request.
+
+    Signing out ends it (``ended_at``), so a copy of the cookie taken before
+    is refused from then on; "sign out on all devices" ends every one of a
+    contact's sessions. A session also ends ``SESSION_LIFETIME_DAYS`` after
+    sign-in (``expires_at``).
+    """
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (
+        Index("idx_web_sessions_contact", "contact_id", postgresql_where=text("ended_at IS NULL")),
+        Index("idx_web_sessions_expires", "expires_at"),
+    )
+
+    session_id: Mapped[uuid.UUID] = _uuid_pk()
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("contacts.contact_id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    # Shown on the company page ("signed in on 2 devices"); never used to decide anything.
+    user_agent: Mapped[str | None] = mapped_column(Text)
+
+    contact: Mapped[Contact] = relationship(lazy="joined")
+
+
+class Invitation(Model):
+    """A colleague invited into a company; its link works while it is not revoked."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        Index("idx_invitations_company", "company_id", "created_at"),
+        Index("idx_invitations_address", "address"),
+    )
+
+    invitation_id: Mapped[uuid.UUID] = _uuid_pk()
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("companies.company_id", ondelete="CASCADE")
+    )
+    address: Mapped[str] = mapped_column(Text)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    invited_by_contact_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("contacts.contact_id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    accepted_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by_contact_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("contacts.contact_id", ondelete="SET NULL")
+    )
+
+    invited_by: Mapped[Contact | None] = relationship(
+        foreign_keys=[invited_by_contact_id], lazy="joined"
+    )
+
+    @property
+    def is_open(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None
+
+
+class CompanyRecipient(Model):
+    """An address a company has written to (a request, an invitation), and since when.
+
+    A company may write to only so many *new* addresses a day
+    (``NEW_ADDRESSES_PER_DAY``): FleetOS is not a relay for mail to strangers.
+    """
+
+    __tablename__ = "company_recipients"
+    __table_args__ = (Index("idx_company_recipients_first", "company_id", "first_written_at"),)
+
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("companies.company_id", ondelete="CASCADE"), primary_key=True
+    )
+    address: Mapped[str] = mapped_column(Text, primary_key=True)
+    first_written_at: Mapped[datetime] = mapped_column(server_default=text("now()"))

@@ -43,13 +43,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from flask import Flask, Response, current_app, g, render_template
+from flask import Flask, Response, current_app, g
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from .database import connect_directly, describe, is_unavailable
 from .extensions import db
 from .logs import OncePerBurst
+from .messaging.unlinked import render_mail, unlinked
 from .models import OutboxMessage
 from .smtp import Outgoing, SmtpSettings, is_permanent, new_message_id, send
 
@@ -81,15 +82,19 @@ def queue_mail(
 ) -> int | None:
     """Render ``templates/email/<kind>.txt|.html`` into the outbox; return its id.
 
+    Links in what people typed are shown as text, never linked (see
+    ``fleetos.messaging.unlinked``); FleetOS's own links stay links.
+
     With a ``dedupe_key`` that is already in the outbox, nothing is added and
     None is returned. The caller's unit of work commits.
     """
+    subject = unlinked(subject)  # user text in a subject: a link in it is shown, not linked
     values: dict[str, Any] = {
         "kind": kind,
         "recipient": recipient,
         "subject": subject,
-        "text_body": render_template(f"email/{kind}.txt", subject=subject, **context),
-        "html_body": render_template(f"email/{kind}.html", subject=subject, **context),
+        "text_body": render_mail(f"email/{kind}.txt", subject=subject, **context),
+        "html_body": render_mail(f"email/{kind}.html", subject=subject, **context),
         "dedupe_key": dedupe_key,
         "email_message_id": new_message_id(current_app.config["MAIL_DEFAULT_SENDER"]),
     }
@@ -119,12 +124,13 @@ class Composed:
 
 
 def compose(kind: str, subject: str, **context: object) -> Composed:
-    """Render ``templates/email/<kind>.txt|.html``."""
+    """Render ``templates/email/<kind>.txt|.html`` (user text in it shown, never linked)."""
+    subject = unlinked(subject)
     return Composed(
         kind,
         subject,
-        render_template(f"email/{kind}.txt", subject=subject, **context),
-        render_template(f"email/{kind}.html", subject=subject, **context),
+        render_mail(f"email/{kind}.txt", subject=subject, **context),
+        render_mail(f"email/{kind}.html", subject=subject, **context),
     )
 
 

@@ -15,7 +15,15 @@ from sqlalchemy import ColumnElement, or_, select
 from .domain_errors import NotFound
 from .extensions import db
 from .lifecycle import OFF_THE_TIMELINE, STATUSES, STEPS
-from .models import Attachment, Company, Contact, EventLog, RequestStatusCount, ServiceRequest
+from .models import (
+    Attachment,
+    Company,
+    Contact,
+    EventLog,
+    Invitation,
+    RequestStatusCount,
+    ServiceRequest,
+)
 
 
 def owned_by(company_id: uuid.UUID) -> ColumnElement[bool]:
@@ -211,5 +219,21 @@ def activity(company: Company, limit: int = 50) -> list[EventLog]:
             )
             .order_by(EventLog.created_at.desc(), EventLog.event_id.desc())
             .limit(limit)
+        )
+    )
+
+
+def open_invitations(company: Company) -> list[Invitation]:
+    """The company's invitations nobody has used or withdrawn yet, newest first."""
+    return list(
+        db.session.scalars(
+            select(Invitation)
+            .where(
+                Invitation.company_id == company.company_id,
+                Invitation.accepted_at.is_(None),
+                Invitation.revoked_at.is_(None),
+            )
+            .order_by(Invitation.created_at.desc())
+            .limit(100)
         )
     )

@@ -15,6 +15,7 @@ from markupsafe import Markup, escape
 from . import lifecycle
 from .attachments.content import size_label
 from .clock import age
+from .forms import typed_value
 from .models import EventLog
 
 
@@ -58,6 +59,7 @@ def register_templating(app: Flask) -> None:
         actions_for=lifecycle.actions_for,
         timeline_sentence=timeline_sentence,
         activity_sentence=activity_sentence,
+        typed_value=typed_value,
     )
     app.add_template_filter(age, "age")
     app.add_template_filter(size_label, "filesize")

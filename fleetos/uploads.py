@@ -36,7 +36,10 @@ _ACCEPTS_UPLOADS = "fleetos_accepts_uploads"
 
 # A file is never a page: no script, no plugin, no form, no frame, no access to
 # FleetOS's origin; it may only show itself (an image opened in a tab).
-FILE_CSP = "default-src 'none'; img-src 'self'; sandbox"
+# Inline styles only for the browser's own image viewer (a sandboxed document runs no script).
+FILE_CSP = (
+    "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; sandbox"
+)
 FILE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": FILE_CSP,

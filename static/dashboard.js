@@ -12,3 +12,11 @@ document.addEventListener("htmx:oobBeforeSwap", function (event) {
     event.preventDefault();
   }
 });
+
+// Poll only while the tab is visible: a background tab asks for nothing.
+// (Here rather than as an hx-trigger filter, which htmx would have to eval.)
+document.addEventListener("htmx:confirm", function (event) {
+  if (event.target.id === "poller" && document.visibilityState !== "visible") {
+    event.preventDefault();
+  }
+});

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -32,6 +33,17 @@ SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 TIMEOUT_MS = 10_000
 
 NewContext = Callable[..., BrowserContext]
+
+# Every page FleetOS serves runs under a strict Content-Security-Policy
+# (fleetos/headers.py). Each context reports what the browser refused, so a
+# test whose pages broke the policy fails even if what it checks still works.
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", function (event) {
+  window.fleetosCspViolation(
+    event.violatedDirective + " blocked " + (event.blockedURI || "inline") +
+    " on " + document.location.pathname + " (" + (event.sample || "") + ")");
+});
+"""
 
 
 @pytest.hookimpl(wrapper=True)
@@ -68,13 +80,26 @@ def context_factory(
     Each context has its own cookies, the tests' default timeout and ``base_url``, so
     ``page.goto("/path")`` works; ``javascript=False`` makes one with JavaScript off, and
     other keywords go to Playwright's ``new_context``. If the test failed, every page
-    left open is saved as a screenshot before its context closes.
+    left open is saved as a screenshot before its context closes. Any Content-Security-
+    Policy violation a page reported (to its listener or the console) fails the test.
     """
     contexts: list[BrowserContext] = []
+    violations: list[str] = []
+    request.node.csp_violations = violations  # a test of the listener itself reads them
 
     def make(*, javascript: bool = True, **options: object) -> BrowserContext:
         context = browser.new_context(base_url=base_url, java_script_enabled=javascript, **options)
         context.set_default_timeout(TIMEOUT_MS)
+        context.expose_function("fleetosCspViolation", lambda text: violations.append(text))
+        context.add_init_script(CSP_LISTENER)
+        context.on(
+            "console",
+            lambda message: (
+                violations.append(message.text)
+                if "Content Security Policy" in message.text
+                else None
+            ),
+        )
         contexts.append(context)
         return context
 
@@ -85,6 +110,20 @@ def context_factory(
             for index, page in enumerate(context.pages, start=1):
                 shot(page, f"failure-context{number}-page{index}")
         context.close()
+    assert not violations, f"the pages broke their Content-Security-Policy: {violations}"
+
+
+def wait_until(page: Page, expression: str, *, timeout_ms: int = TIMEOUT_MS) -> None:
+    """Wait until ``expression`` is true in ``page``.
+
+    Playwright's ``wait_for_function`` polls with ``eval`` inside the page, which
+    FleetOS's Content-Security-Policy forbids; ``evaluate`` runs outside its reach.
+    """
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout_ms} ms: {expression}")
+        page.wait_for_timeout(25)
 
 
 def shot(page: Page, name: str, *, full_page: bool = True) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +16,7 @@ from fleetos.extensions import db
 from fleetos.logs import log_to_stderr
 from fleetos.models import Company, Contact
 from tests.support.apps import build_app
+from tests.support.web import signed_in
 
 FIELDS = {"method", "path", "status", "duration_ms", "contact_id", "request_id"}
 TOKEN = "eyJzZWNyZXQiOiJ0b2tlbiJ9.secret-part.more-secret"
@@ -79,9 +81,7 @@ def test_the_signed_in_contact_is_logged(make_app, caplog):
         db.session.commit()
         contact_id = str(contact.contact_id)
         db.session.remove()
-    client = app.test_client()
-    with client.session_transaction() as session:
-        session["contact_id"] = contact_id
+    client = signed_in(app, None, uuid.UUID(contact_id)).client
     with caplog.at_level(logging.INFO, logger="fleetos.request"):
         client.get("/test/whoami")
         client.get("/test/boom")  # its rollback expires g.contact

@@ -9,15 +9,18 @@ function is one unit of work; refusals are domain errors (``Invalid``) or
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import text
+from flask import current_app
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
+from .. import abuse
 from ..companies import CompanyService
-from ..contacts import ContactAddress, ContactService, InvalidContact
-from ..domain_errors import Invalid
+from ..contacts import ContactAddress, ContactService, InvalidContact, ensure_mailable
+from ..domain_errors import Conflict, Invalid, NotFound
 from ..events import EventLogService
 from ..extensions import db
 from ..messaging.decisions import invite_subject
@@ -31,21 +34,26 @@ from ..messaging.links import (
     safe_next,
     site_path,
 )
-from ..models import COMPANY_TYPES, Company, Contact, UsedLinkToken
+from ..models import COMPANY_TYPES, Company, Contact, Invitation, UsedLinkToken, WebSession
 from ..outbox import queue_for_worker, queue_mail
+from ..text import clean_line
 from ..unit_of_work import atomic
 
 WEB = "web"
 
 
 def email_address(raw: str, *, field: str = "email") -> ContactAddress:
-    """Canonicalise an address typed where an e-mail address belongs, or raise Invalid."""
+    """Canonicalise an address typed where an e-mail address belongs, or raise Invalid.
+
+    The address must be one FleetOS can write to (``ensure_mailable``).
+    """
     try:
         address = ContactService.canonicalise(raw)
+        if address.contact_type != "email":
+            raise Invalid(field, "Enter an e-mail address, like dana@acme-fleet.com.")
+        ensure_mailable(address.value)
     except InvalidContact as exc:
         raise Invalid(field, str(exc)) from None
-    if address.contact_type != "email":
-        raise Invalid(field, "Enter an e-mail address, like dana@acme-fleet.com.")
     return address
 
 
@@ -93,6 +101,11 @@ def ask_for_sign_up(signup: SignUp) -> LinkSent:
     worker decides): one address never founds a second company.
     """
     address = email_address(signup.email).value
+    signup = replace(
+        signup,
+        company_name=clean_line(signup.company_name, "company_name"),
+        display_name=clean_line(signup.display_name, "display_name"),
+    )
     if signup.company_type not in COMPANY_TYPES:
         raise Invalid("company_type", "Choose whether your company runs a fleet or services one.")
     ensure_name_is_free(signup.company_name)
@@ -136,13 +149,26 @@ def invite_colleague(
     if existing is not None and existing.company_id == inviter.company_id:
         # Colleagues are on the company page already: this tells the inviter nothing new.
         raise Invalid("email", f"{address.value} is already a colleague at {inviter.company.name}.")
+    name = clean_line(display_name, "display_name")[:120]
+    abuse.write_to(inviter.company_id, address.value, company_name=inviter.company.name)
+    # Stored whoever the address is: the company page lists what its people sent,
+    # and a revoked invitation's link stops working.
+    invitation = Invitation(
+        company_id=inviter.company_id,
+        address=address.value,
+        display_name=name or None,
+        invited_by_contact_id=inviter.contact_id,
+    )
+    db.session.add(invitation)
+    db.session.flush()
     queue_for_worker(
         "invite",
         address.value,
         company_id=str(inviter.company_id),
         inviter_id=str(inviter.contact_id),
-        display_name=" ".join(display_name.split())[:120],
+        display_name=name,
         next_path=site_path("dashboard.index"),
+        invitation=str(invitation.invitation_id),
     )
     EventLogService.record(
         "contact.invited",
@@ -181,6 +207,7 @@ def send_fresh_link(token: str) -> LinkSent:
             )
         )
     elif link.purpose is Purpose.INVITE and ContactService.find(link.contact_value) is None:
+        ensure_invitation_stands(link)
         company = CompanyService.get(link.company_id)
         if company is None:
             raise LinkError("invalid")
@@ -194,6 +221,80 @@ def send_fresh_link(token: str) -> LinkSent:
         _queue_invite(link.contact_value, company, fresh, inviter=None)
         return LinkSent(link.contact_value, "invite")
     return ask_for_sign_in(link.contact_value, link.next_path)
+
+
+def link_address(token: str) -> str | None:
+    """The address a link (good, expired or used) was for; None for a token that is not ours."""
+    try:
+        return _read_ignoring_expiry(token).contact_value
+    except LinkError:
+        return None
+
+
+def ensure_invitation_stands(link: Link) -> Invitation | None:
+    """An invitation link works (and may be renewed) only while it is not revoked and its
+    inviter is still a contact of that company; LinkError("revoked") otherwise.
+
+    Returns the invitation (None for another kind of link, or one sent before
+    invitations were stored, which only its inviter vouches for).
+    """
+    if link.purpose is not Purpose.INVITE:
+        return None
+    invitation = None
+    if link.extra.get("invitation"):
+        try:
+            invitation = db.session.get(Invitation, uuid.UUID(str(link.extra["invitation"])))
+        except ValueError:
+            invitation = None
+        if invitation is None or str(invitation.company_id) != link.company_id:
+            raise LinkError("revoked")
+        if invitation.revoked_at is not None:
+            raise LinkError("revoked")
+    if not _inviter_still_there(link):
+        raise LinkError("revoked")
+    return invitation
+
+
+def _inviter_still_there(link: Link) -> bool:
+    try:
+        inviter = db.session.get(Contact, uuid.UUID(str(link.extra.get("invited_by"))))
+    except ValueError:
+        return False
+    return inviter is not None and str(inviter.company_id) == link.company_id
+
+
+@atomic
+def revoke_invitation(
+    contact: Contact, invitation_id: uuid.UUID, *, channel: str = WEB
+) -> Invitation:
+    """Withdraw an invitation of ``contact``'s company (and any other still open to that
+    address): its link, and any fresh one asked for with it, stop working."""
+    invitation = db.session.get(Invitation, invitation_id)
+    if invitation is None or invitation.company_id != contact.company_id:
+        raise NotFound("There is no such invitation.")
+    if invitation.accepted_at is not None:
+        raise Conflict(f"{invitation.address} has already joined; there is nothing to withdraw.")
+    db.session.execute(
+        update(Invitation)
+        .where(
+            Invitation.company_id == contact.company_id,
+            Invitation.address == invitation.address,
+            Invitation.revoked_at.is_(None),
+            Invitation.accepted_at.is_(None),
+        )
+        .values(revoked_at=func.now(), revoked_by_contact_id=contact.contact_id)
+        .execution_options(synchronize_session=False)
+    )
+    EventLogService.record(
+        "invitation.revoked",
+        company_id=contact.company_id,
+        contact_id=contact.contact_id,
+        invitee=invitation.address,
+        invitation_id=str(invitation.invitation_id),
+        channel=channel,
+    )
+    db.session.refresh(invitation)
+    return invitation
 
 
 def _read_ignoring_expiry(token: str) -> Link:
@@ -225,6 +326,7 @@ def preview_link(token: str) -> LinkPreview:
     link = read_token(token)
     if db.session.get(UsedLinkToken, link.jti) is not None:
         raise LinkError("used", link)
+    ensure_invitation_stands(link)
     return LinkPreview(link, link.contact_value, _company_name(link))
 
 
@@ -245,12 +347,22 @@ class SignIn:
     contact: Contact
     next_path: str
     created: bool  # the contact emerged with this sign-in
+    session_id: uuid.UUID  # the session it opened (the web keeps it in its cookie)
 
 
 @atomic
-def sign_in_with_link(token: str, *, client_ip: str | None = None, channel: str = WEB) -> SignIn:
-    """Use a link once: consume it, let the contact (and company) emerge, record it."""
+def sign_in_with_link(
+    token: str,
+    *,
+    client_ip: str | None = None,
+    user_agent: str | None = None,
+    replacing: uuid.UUID | None = None,
+    channel: str = WEB,
+) -> SignIn:
+    """Use a link once: consume it, let the contact (and company) emerge, open a session,
+    record it. The session ``replacing`` (this browser's previous one) ends."""
     link = read_token(token)
+    invitation = ensure_invitation_stands(link)
     _consume(link)
     # One address at a time: two different links for one new address must
     # not both found a company.
@@ -258,6 +370,8 @@ def sign_in_with_link(token: str, *, client_ip: str | None = None, channel: str 
         text("SELECT pg_advisory_xact_lock(hashtext(:a))"), {"a": link.contact_value}
     )
     contact, created = _emerge(link, channel)
+    if invitation is not None and invitation.accepted_at is None:
+        invitation.accepted_at = func.now()
     if created:
         EventLogService.record(
             "contact.created",
@@ -275,7 +389,16 @@ def sign_in_with_link(token: str, *, client_ip: str | None = None, channel: str 
         ip=client_ip,
         channel=channel,
     )
-    return SignIn(contact, safe_next(link.next_path), created)
+    if replacing is not None:
+        _end_sessions(WebSession.session_id == replacing)
+    session = WebSession(
+        contact_id=contact.contact_id,
+        expires_at=func.now() + current_app.permanent_session_lifetime,
+        user_agent=(user_agent or "")[:USER_AGENT_MAX] or None,
+    )
+    db.session.add(session)
+    db.session.flush()
+    return SignIn(contact, safe_next(link.next_path), created, session.session_id)
 
 
 def _consume(link: Link) -> None:
@@ -331,12 +454,78 @@ def _introduction(link: Link) -> dict[str, Any]:
     return {"introduced_by": str(invited_by)} if invited_by else {}
 
 
+# ---------------------------------------------------------------------------
+# Sessions
+# ---------------------------------------------------------------------------
+
+USER_AGENT_MAX = 300
+
+
+def session_contact(session_id: object) -> tuple[Contact, WebSession] | None:
+    """The contact signed in on ``session_id`` and its session, if it is still open."""
+    try:
+        key = uuid.UUID(str(session_id))
+    except ValueError:
+        return None
+    session = db.session.scalar(
+        select(WebSession).where(
+            WebSession.session_id == key,
+            WebSession.ended_at.is_(None),
+            WebSession.expires_at > func.now(),
+        )
+    )
+    return (session.contact, session) if session is not None else None
+
+
+def open_sessions(contact: Contact) -> list[WebSession]:
+    """The contact's sessions still open (its signed-in browsers), newest first."""
+    return list(
+        db.session.scalars(
+            select(WebSession)
+            .where(
+                WebSession.contact_id == contact.contact_id,
+                WebSession.ended_at.is_(None),
+                WebSession.expires_at > func.now(),
+            )
+            .order_by(WebSession.created_at.desc())
+        )
+    )
+
+
+def _end_sessions(*where: Any) -> int:
+    result = db.session.execute(
+        update(WebSession)
+        .where(WebSession.ended_at.is_(None), *where)
+        .values(ended_at=func.now())
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
 @atomic
-def sign_out(contact: Contact, *, channel: str = WEB) -> None:
-    """Record that ``contact`` signed out (the channel ends its own session)."""
+def sign_out(contact: Contact, session_id: uuid.UUID | None, *, channel: str = WEB) -> None:
+    """End ``contact``'s session ``session_id``: any copy of its cookie is refused from now."""
+    if session_id is not None:
+        _end_sessions(
+            WebSession.session_id == session_id, WebSession.contact_id == contact.contact_id
+        )
     EventLogService.record(
         "contact.signed_out",
         company_id=contact.company_id,
         contact_id=contact.contact_id,
         channel=channel,
     )
+
+
+@atomic
+def sign_out_everywhere(contact: Contact, *, channel: str = WEB) -> int:
+    """End every session of ``contact`` (every browser, this one too); return how many."""
+    ended = _end_sessions(WebSession.contact_id == contact.contact_id)
+    EventLogService.record(
+        "contact.signed_out_everywhere",
+        company_id=contact.company_id,
+        contact_id=contact.contact_id,
+        sessions=ended,
+        channel=channel,
+    )
+    return ended

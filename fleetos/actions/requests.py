@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, text, update
 
-from .. import lifecycle, queries
+from .. import abuse, lifecycle, queries
 from ..companies import CompanyService
-from ..contacts import ContactService, InvalidContact
+from ..contacts import ContactService, InvalidContact, ensure_mailable
 from ..domain_errors import Conflict, Forbidden, Invalid
 from ..events import EventLogService
 from ..extensions import db
 from ..lifecycle import Step
 from ..messaging import notify
 from ..models import Company, Contact, EventLog, ServiceRequest
+from ..text import clean_line, clean_text, shorten
 from ..unit_of_work import atomic
 from . import attachments as files
 from .attachments import Attachable
@@ -78,6 +79,7 @@ def create_request(
     """Send ``new`` (with its photos and documents) to its supplier (which may emerge from
     the address), and tell them."""
     ensure_may_send(contact)
+    new = _plain(new)
     taken = files.take_in(attachments)
     try:
         supplier, typed_address = _resolve_supplier(contact, new, channel)
@@ -86,6 +88,8 @@ def create_request(
         files.refuse_if_wrong(taken, refusal.errors)
         raise
     files.refuse_if_wrong(taken, {})
+    if typed_address is not None:  # a new address for this fleet spends its daily budget
+        abuse.write_to(contact.company_id, typed_address, company_name=contact.company.name)
 
     service_request = ServiceRequest(
         fleet_company_id=contact.company_id,
@@ -134,8 +138,26 @@ def create_request(
     files.attach(
         taken.held, service_request=service_request, contact=contact, event=event, channel=channel
     )
+    abuse.spend(abuse.REQUESTS, contact)
     sent_to = typed_address or supplier.label
     return Created(service_request, supplier, sent_to)
+
+
+def _plain(new: NewRequest) -> NewRequest:
+    """``new`` with its one-line fields on one line and no control characters anywhere,
+    and a supplier address FleetOS can write to."""
+    if new.supplier_id is None and new.supplier_address:
+        try:
+            ensure_mailable(new.supplier_address)
+        except InvalidContact as exc:
+            raise Invalid("supplier_email", str(exc)) from None
+    return replace(
+        new,
+        vehicle=clean_line(new.vehicle, "vehicle"),
+        title=clean_line(new.title, "title"),
+        location=clean_line(new.location, "location") or None,
+        description=clean_text(new.description, "description") or None,
+    )
 
 
 def _resolve_supplier(
@@ -195,13 +217,13 @@ def transition(
     service_request = queries.visible_request(contact, request_id)
     step = lifecycle.STEPS.get(to)
     if step is None:
-        raise Invalid("to", f"{to or 'That'} is not a step a request can take.")
+        raise Invalid("to", f"{shorten(to) or 'That'} is not a step a request can take.")
     if not lifecycle.may_take(step, service_request, contact):
         raise Forbidden("Only the supplier moves a request through its lifecycle.")
     seen = seen or service_request.status
     if not lifecycle.can_move(seen, to):
         raise Conflict(_impossible(seen, step))
-    reason = " ".join(reason.split())
+    reason = clean_line(reason, "reason")
     if step.needs_reason and not reason:
         raise Invalid("reason", "Say why you decline, so the fleet can act on it.")
     if len(reason) > lifecycle.REASON_MAX:
@@ -395,7 +417,7 @@ def add_note(
     """
     service_request = queries.visible_request(contact, request_id)
     taken = files.take_in(attachments, service_request)
-    body = body.strip()
+    body = clean_text(body, "body")
     errors: dict[str, str] = {}
     if not body and not taken.held and not taken.refused:
         errors["body"] = "Write something first, or attach a photo or document."
@@ -411,6 +433,7 @@ def add_note(
         reason=body,
         attached=attached,
     )
+    abuse.spend(abuse.NOTES, contact)
     event = EventLogService.record(
         "request.note",
         company_id=contact.company_id,

@@ -6,14 +6,23 @@ from wtforms import HiddenField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, Length
 
-from ..forms import EmailAddress, Form, collapse_spaces, strip
+from ..forms import EMAIL_MAX, EmailAddress, Form, PlainText, collapse_spaces, strip
 from ..models import COMPANY_TYPES
 
 NAME_MAX = 120
+EMAIL_TOO_LONG = "An e-mail address has at most 254 characters."
+
+
+def email_field(label: str) -> StringField:
+    return StringField(
+        label,
+        filters=[strip],
+        validators=[Length(max=EMAIL_MAX, message=EMAIL_TOO_LONG), EmailAddress()],
+    )
 
 
 class SignInForm(Form):
-    email = StringField("Your work e-mail", filters=[strip], validators=[EmailAddress()])
+    email = email_field("Your work e-mail")
     next = HiddenField()
 
 
@@ -24,6 +33,7 @@ class SignUpForm(Form):
         validators=[
             DataRequired("Enter your company's name."),
             Length(max=NAME_MAX, message="Keep the company name under 120 characters."),
+            PlainText(),
         ],
     )
     company_type = RadioField(
@@ -37,15 +47,25 @@ class SignUpForm(Form):
             AnyOf(COMPANY_TYPES, "Choose whether your company runs a fleet or services one.")
         ],
     )
-    email = StringField("Your work e-mail", filters=[strip], validators=[EmailAddress()])
+    email = email_field("Your work e-mail")
     display_name = StringField(
         "Your name (optional)",
         filters=[collapse_spaces],
-        validators=[Length(max=NAME_MAX, message="Keep your name under 120 characters.")],
+        validators=[
+            Length(max=NAME_MAX, message="Keep your name under 120 characters."),
+            PlainText(),
+        ],
     )
 
 
 class InviteForm(Form):
-    email = StringField("Their e-mail", filters=[strip], validators=[EmailAddress()])
-    display_name = StringField("Their name (optional)", filters=[collapse_spaces])
+    email = email_field("Their e-mail")
+    display_name = StringField(
+        "Their name (optional)",
+        filters=[collapse_spaces],
+        validators=[
+            Length(max=NAME_MAX, message="Keep their name under 120 characters."),
+            PlainText(),
+        ],
+    )
     back = HiddenField()

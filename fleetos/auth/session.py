@@ -1,4 +1,12 @@
-"""The signed-in contact: loading it, requiring it, starting and ending sessions."""
+"""The signed-in contact: loading it, requiring it, starting and ending sessions.
+
+Sessions live in PostgreSQL (``web_sessions``); the signed cookie only names
+one (``session_id``). Every request but a file's (static, favicon) looks the session up,
+so a session that was signed out, or ended on all devices, is refused at once
+for every copy of its cookie. A request without a session cookie never asks
+the database; one with a cookie during a database outage gets the 503 page,
+like any page that needs the database (the lookup's error is an outage).
+"""
 
 from __future__ import annotations
 
@@ -9,37 +17,48 @@ from typing import Any, TypeVar
 
 from flask import Flask, g, redirect, request, session, url_for
 
-from ..extensions import db
-from ..models import Contact
+from ..actions import access
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+SESSION_KEY = "session_id"
+# Endpoints that serve files: they need nobody signed in, so they never ask the database.
+FILES = frozenset({"static", "favicon"})
 
-def start_session(contact: Contact) -> None:
-    """Sign ``contact`` in on a fresh session: nothing of the old one survives (no fixation)."""
+
+def start_session(signed_in: access.SignIn) -> None:
+    """Carry the new session in the cookie: nothing of the old one survives (no fixation)."""
     session.clear()
-    session["contact_id"] = str(contact.contact_id)
-    session.permanent = True  # PERMANENT_SESSION_LIFETIME bounds it
+    session[SESSION_KEY] = str(signed_in.session_id)
+    session.permanent = True  # the cookie lasts as long as the session (SESSION_LIFETIME_DAYS)
 
 
 def end_session() -> None:
     session.clear()
 
 
+def current_session_id() -> uuid.UUID | None:
+    """The session this request is signed in on (None when signed out)."""
+    session_id: uuid.UUID | None = g.get("session_id")
+    return session_id
+
+
 def load_current_contact() -> None:
-    """Put the signed-in contact and its company on ``g`` (None when signed out)."""
-    g.contact = g.company = None
-    contact_id = session.get("contact_id")
-    if not contact_id:
+    """Put the signed-in contact, its company and its session on ``g`` (None when signed out)."""
+    g.contact = g.company = g.session_id = None
+    if request.endpoint in FILES:
         return
-    try:
-        contact = db.session.get(Contact, uuid.UUID(contact_id))
-    except ValueError:
-        contact = None
-    if contact is None:  # removed since sign-in
+    session_id = session.get(SESSION_KEY)
+    if not session_id:
+        if "contact_id" in session:  # a cookie from before sessions were kept: signed out
+            session.clear()
+        return
+    found = access.session_contact(session_id)
+    if found is None:  # signed out, ended on all devices, expired, or never ours
         session.clear()
         return
-    g.contact, g.company = contact, contact.company
+    contact, web_session = found
+    g.contact, g.company, g.session_id = contact, contact.company, web_session.session_id
 
 
 def login_required(view: F) -> F:
@@ -60,4 +79,8 @@ def register_session(app: Flask) -> None:
 
     @app.context_processor
     def current_contact() -> dict[str, Any]:
-        return {"current_contact": g.get("contact"), "current_company": g.get("company")}
+        return {
+            "current_contact": g.get("contact"),
+            "current_company": g.get("company"),
+            "current_session_id": g.get("session_id"),
+        }

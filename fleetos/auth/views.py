@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from flask import (
     Blueprint,
     Response,
@@ -16,23 +18,28 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..actions import access
-from ..domain_errors import Invalid
+from ..contacts import mailbox
+from ..domain_errors import Invalid, TooMany
+from ..errors import refusal_headers
 from ..extensions import limiter
 from ..messaging.links import Link, LinkError, safe_next
 from .forms import InviteForm, SignInForm, SignUpForm
-from .session import end_session, login_required, start_session
+from .session import current_session_id, end_session, login_required, start_session
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
-Page = str | tuple[str, int] | BaseResponse
+Page = str | tuple[str, int] | tuple[str, int, dict[str, str]] | BaseResponse
 
-LINK_ERROR_STATUS = {"invalid": 400, "expired": 410, "used": 410}
+LINK_ERROR_STATUS = {"invalid": 400, "expired": 410, "used": 410, "revoked": 410}
 
 
 def _address_key() -> str:
-    """Rate-limit key for the address a link would go to (typed, or inside the token)."""
-    typed = request.form.get("email", "")
-    return "address:" + " ".join(typed.split()).lower()
+    """Rate-limit key for the mailbox a link would go to (typed, or inside the token):
+    canonical, plus-tags folded, so ``a+1@x`` and ``a+2@x`` share one budget."""
+    token = (request.view_args or {}).get("token")
+    if token is not None:
+        return "address:" + mailbox(access.link_address(token) or "")
+    return "address:" + mailbox(request.form.get("email", ""))
 
 
 def _per_ip() -> str:
@@ -134,8 +141,13 @@ def _signed_in_as(link: Link) -> bool:
 @bp.route("/link/<token>", methods=["POST"])
 def use_link(token: str) -> Page:
     """Use the link: sign in (the contact emerges on first use) and go on."""
-    result = access.sign_in_with_link(token, client_ip=request.remote_addr)
-    start_session(result.contact)
+    result = access.sign_in_with_link(
+        token,
+        client_ip=request.remote_addr,
+        user_agent=request.user_agent.string,
+        replacing=current_session_id(),
+    )
+    start_session(result)
     if result.created:
         flash(f"Welcome to FleetOS, {result.contact.label}.", "success")
     # 303: the browser follows with a GET, and the new URL holds no token.
@@ -144,6 +156,7 @@ def use_link(token: str) -> Page:
 
 @bp.route("/link/<token>/fresh", methods=["POST"])
 @link_requests_per_ip
+@link_requests_per_address
 def fresh_link(token: str) -> Page:
     """Mail a new link to the address an expired or used link was for."""
     sent = access.send_fresh_link(token)
@@ -152,12 +165,32 @@ def fresh_link(token: str) -> Page:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Page:
-    """Sign out."""
+    """Sign out: this session ends, for every copy of its cookie."""
     if g.get("contact") is not None:
-        access.sign_out(g.contact)
+        access.sign_out(g.contact, current_session_id())
     end_session()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"), code=303)
+
+
+@bp.route("/logout/everywhere", methods=["POST"])
+@login_required
+def logout_everywhere() -> Page:
+    """Sign out on all devices: every session of this contact ends, this one too."""
+    ended = access.sign_out_everywhere(g.contact)
+    end_session()
+    devices = "1 device" if ended == 1 else f"{ended} devices"
+    flash(f"You are signed out on all devices ({devices}).", "info")
+    return redirect(url_for("auth.login"), code=303)
+
+
+@bp.post("/invitations/<uuid:invitation_id>/revoke")
+@login_required
+def revoke_invitation(invitation_id: uuid.UUID) -> Page:
+    """Withdraw an invitation of this company: its link (and any fresh one) stops working."""
+    revoked = access.revoke_invitation(g.contact, invitation_id)
+    flash(f"The invitation to {revoked.address} is withdrawn.", "success")
+    return redirect(url_for("dashboard.company", _anchor="invitations"), code=303)
 
 
 @bp.route("/invite", methods=["GET", "POST"])
@@ -174,6 +207,9 @@ def invite() -> Page:
             sent = access.invite_colleague(
                 g.contact, form.email.data or "", form.display_name.data or ""
             )
+        except TooMany as refusal:  # nothing was sent; the form keeps what was typed
+            page = render_template("auth/invite.html", form=form, message=refusal.message)
+            return page, 429, refusal_headers(refusal)
         except Invalid as refusal:
             form.refused(refusal)
         else:

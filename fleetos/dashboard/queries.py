@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import Select, func, or_, select, tuple_
 
+from ..clock import as_utc
 from ..extensions import db
 from ..lifecycle import INITIAL_STATUS, PRIORITIES, STATUSES
 from ..models import Attachment, Company, Contact, EventLog, ServiceRequest
@@ -41,8 +42,8 @@ class Cursor:
             return None
         when, _, rid = raw.rpartition("_")
         try:
-            return cls(datetime.fromisoformat(when), uuid.UUID(rid))
-        except ValueError:
+            return cls(as_utc(datetime.fromisoformat(when)), uuid.UUID(rid))
+        except (ValueError, OverflowError):  # not one FleetOS made: the list's top
             return None
 
 

@@ -17,13 +17,13 @@ from flask import Blueprint, Response, current_app, flash, g, redirect, request,
 from werkzeug.wrappers import Response as BaseResponse
 
 from .. import queries
-from ..actions import domains
+from ..actions import access, domains
 from ..actions import requests as act
 from ..auth.forms import InviteForm
 from ..auth.session import login_required
 from ..clock import as_utc, database_now
 from ..domain_errors import Conflict, DomainError, Invalid, NotFound
-from ..errors import http_status
+from ..errors import UnreadableInput, http_status
 from ..forms import AssignForm, TransitionForm
 from ..htmx import fragment, is_htmx, page_or_fragment
 from ..messaging.links import safe_next
@@ -164,7 +164,8 @@ def _row_fragment(
 @bp.get("/company")
 @login_required
 def company() -> Response:
-    """The company: its contacts as they emerged, inviting a colleague, its domain, its activity."""
+    """The company: its contacts as they emerged, inviting a colleague, invitations, its
+    domain, this contact's sign-ins, and its activity."""
     return _company_page()
 
 
@@ -178,6 +179,8 @@ def _company_page(*, http_status: int = 200, claim_form: ClaimDomainForm | None 
         events=queries.activity(g.company),
         invite_form=InviteForm(formdata=None),
         **_domain_section(claim_form),
+        invitations=queries.open_invitations(g.company),
+        sessions=access.open_sessions(g.contact),
     )
 
 
@@ -241,9 +244,21 @@ def _poll(filters: Filters, newest: Cursor | None) -> dict[str, Any]:
     }
 
 
+# A poll's ``since`` is a time FleetOS gave the page; anything outside these is not.
+EARLIEST_POLL = datetime(2000, 1, 1)
+LATEST_POLL = datetime(9000, 1, 1)
+
+
 def _parse_time(raw: str | None) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(raw) if raw else None
-    except ValueError:
+    """The time in a poll's ``since`` (none: the first poll); 400 for one FleetOS never sends."""
+    if not raw:
         return None
-    return as_utc(parsed) if parsed else None
+    try:
+        parsed = as_utc(datetime.fromisoformat(raw))
+    except (ValueError, OverflowError):
+        parsed = None
+    if parsed is None or not EARLIEST_POLL <= parsed <= LATEST_POLL:
+        raise UnreadableInput(
+            "The dashboard asked for changes since a time it cannot have seen. Reload the page."
+        )
+    return parsed

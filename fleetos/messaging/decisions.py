@@ -117,6 +117,7 @@ def invitation_or_note(message: OutboxMessage) -> Composed | None:
         next_path=invite.get("next_path"),
         invited_by=invite.get("inviter_id"),
         display_name=invite.get("display_name", ""),
+        **({"invitation": invite["invitation"]} if invite.get("invitation") else {}),
     )
     return compose(
         "invite",

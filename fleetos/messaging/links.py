@@ -23,6 +23,11 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.routing import MapAdapter
 
+from ..text import forbidden_character
+from .unlinked import OwnLink
+
+# A place to go next longer than this is not one of ours (and would bloat every link).
+NEXT_MAX = 2000
 # How long after it expired a link may still ask for a fresh one (to the same address).
 FRESH_LINK_WINDOW = timedelta(days=30)
 
@@ -57,7 +62,7 @@ class LinkError(Exception):
 
     def __init__(self, reason: str, link: Link | None = None) -> None:
         super().__init__(reason)
-        self.reason = reason  # "invalid", "expired" or "used"
+        self.reason = reason  # "invalid", "expired", "used" or "revoked"
         # Set only when the signature is valid: we then know whom to send a fresh link.
         self.link = link
 
@@ -179,7 +184,9 @@ def safe_next(path: object, default: str = "/dashboard") -> str:
         return default
     if (
         path.startswith(("//", "/\\"))
-        or any(ch in path for ch in "\r\n\t\\")
+        or len(path) > NEXT_MAX
+        or "\\" in path
+        or forbidden_character(path) is not None
         or ":" in path.split("?")[0]
     ):
         return default
@@ -193,9 +200,9 @@ def _base_url_adapter() -> MapAdapter:
     )
 
 
-def external_url(endpoint: str, **values: Any) -> str:
+def external_url(endpoint: str, **values: Any) -> OwnLink:
     """The absolute URL of ``endpoint`` on BASE_URL (for messages; works outside requests)."""
-    return _base_url_adapter().build(endpoint, values, force_external=True)
+    return OwnLink(_base_url_adapter().build(endpoint, values, force_external=True))
 
 
 def site_path(endpoint: str, **values: Any) -> str:
@@ -203,6 +210,6 @@ def site_path(endpoint: str, **values: Any) -> str:
     return _base_url_adapter().build(endpoint, values)
 
 
-def link_url(token: str) -> str:
+def link_url(token: str) -> OwnLink:
     """The URL of the confirmation page for a link token."""
     return external_url("auth.link", token=token)

@@ -10,7 +10,16 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
 from ..actions.requests import NewRequest
-from ..forms import FormWithFiles, as_uuid, strip
+from ..forms import (
+    EMAIL_MAX,
+    EmailAddress,
+    FormWithFiles,
+    PlainText,
+    as_uuid,
+    collapse_spaces,
+    line_breaks,
+    strip,
+)
 from ..lifecycle import DEFAULT_PRIORITY, PRIORITIES
 
 ODOMETER_MAX = 10_000_000
@@ -25,20 +34,33 @@ class OdometerField(IntegerField):
         self.data = None
         if not raw:
             return
-        if not raw.isdigit() or int(raw) > ODOMETER_MAX:
+        # ASCII digits only: str.isdigit() also accepts "²³", which int() refuses.
+        digits_ok = raw.isascii() and raw.isdigit() and len(raw) <= len(str(ODOMETER_MAX))
+        if not digits_ok or int(raw) > ODOMETER_MAX:
             raise ValueError("Enter the odometer as a whole number, like 182400.")
         self.data = int(raw)
+
+    def _value(self) -> str:
+        # What was typed, as typed (up to what the field accepts), not the number it failed to be.
+        if self.raw_data:
+            return str(self.raw_data[0])[:20]
+        return "" if self.data is None else str(self.data)
 
 
 class NewRequestForm(FormWithFiles):
     supplier = SelectField("A supplier you have worked with", validate_choice=False)
-    supplier_email = StringField("Supplier's e-mail", filters=[strip])
+    supplier_email = StringField(
+        "Supplier's e-mail",
+        filters=[strip],
+        validators=[Optional(), Length(max=EMAIL_MAX, message=TOO_LONG), EmailAddress()],
+    )
     vehicle = StringField(
         "Vehicle",
-        filters=[strip],
+        filters=[collapse_spaces],
         validators=[
             DataRequired("Say which vehicle: unit number, plate or VIN."),
             Length(max=100, message=TOO_LONG),
+            PlainText(),
         ],
     )
     odometer = OdometerField(
@@ -47,14 +69,17 @@ class NewRequestForm(FormWithFiles):
     )
     title = StringField(
         "What needs doing",
-        filters=[strip],
+        filters=[collapse_spaces],
         validators=[
             DataRequired("Give the request a short title."),
             Length(max=200, message=TOO_LONG),
+            PlainText(),
         ],
     )
     description = TextAreaField(
-        "Details (optional)", filters=[strip], validators=[Length(max=5000, message=TOO_LONG)]
+        "Details (optional)",
+        filters=[line_breaks],
+        validators=[Length(max=5000, message=TOO_LONG), PlainText(multiline=True)],
     )
     priority = SelectField(
         "Priority",
@@ -66,8 +91,8 @@ class NewRequestForm(FormWithFiles):
     )
     location = StringField(
         "Where is the vehicle? (optional)",
-        filters=[strip],
-        validators=[Length(max=200, message=TOO_LONG)],
+        filters=[collapse_spaces],
+        validators=[Length(max=200, message=TOO_LONG), PlainText()],
     )
 
     def new_request(self) -> NewRequest:

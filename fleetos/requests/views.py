@@ -18,8 +18,8 @@ from .. import queries
 from ..actions import attachments as files
 from ..actions import requests as act
 from ..auth.session import login_required
-from ..domain_errors import Conflict, Invalid
-from ..errors import http_status
+from ..domain_errors import Conflict, Invalid, TooMany
+from ..errors import http_status, refusal_headers
 from ..forms import AssignForm, NoteForm, TransitionForm
 from ..lifecycle import actions_for, side_of
 from ..messaging.links import safe_next
@@ -29,7 +29,7 @@ from .forms import NewRequestForm
 
 bp = Blueprint("requests", __name__, url_prefix="/requests")
 
-Page = str | tuple[str, int] | BaseResponse
+Page = str | tuple[str, int] | tuple[str, int, dict[str, str]] | BaseResponse
 
 
 @bp.get("/new")
@@ -52,6 +52,8 @@ def create() -> Page:
             created = act.create_request(
                 g.contact, form.new_request(), attachments=form.attachable()
             )
+        except TooMany as refusal:  # nothing was sent; the form keeps what was typed
+            return _new_form(form, message=refusal.message), 429, refusal_headers(refusal)
         except Invalid as refusal:
             form.refused(refusal)
         else:
@@ -84,7 +86,7 @@ def show(request_id: uuid.UUID) -> Page:
 def _page(
     found: ServiceRequest,
     *,
-    refusal: Conflict | Invalid | None = None,
+    refusal: Conflict | Invalid | TooMany | None = None,
     note: NoteForm | None = None,
     transition: TransitionForm | None = None,
 ) -> str:
@@ -150,7 +152,7 @@ def add_note(request_id: uuid.UUID) -> Page:
         return _page(found, note=form), 422
     try:
         act.add_note(g.contact, request_id, form.body.data or "", attachments=form.attachable())
-    except (Conflict, Invalid) as refusal:
+    except (Conflict, Invalid, TooMany) as refusal:
         return _refused(request_id, refusal, note=form)
     flash("Note added.", "success")
     return redirect(url_for(".show", request_id=request_id, _anchor="timeline"), code=303)
@@ -184,15 +186,16 @@ def _done(request_id: uuid.UUID, message: str, back: str | None) -> BaseResponse
 
 def _refused(
     request_id: uuid.UUID,
-    refusal: Conflict | Invalid,
+    refusal: Conflict | Invalid | TooMany,
     *,
     note: NoteForm | None = None,
     transition: TransitionForm | None = None,
-) -> tuple[str, int]:
+) -> tuple[str, int, dict[str, str]]:
     """The page again, with the refusal and what was typed."""
     found = queries.visible_request(g.contact, request_id)
     if isinstance(refusal, Invalid):
         for form in (note, transition):
             if form is not None:
                 form.refused(refusal)
-    return _page(found, refusal=refusal, note=note, transition=transition), http_status(refusal)
+    page = _page(found, refusal=refusal, note=note, transition=transition)
+    return page, http_status(refusal), refusal_headers(refusal)

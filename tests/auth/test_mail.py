@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from fleetos.actions.digest import send_daily_links
 from fleetos.extensions import db
+from fleetos.messaging.unlinked import OwnLink
 from fleetos.models import Company, Contact, OutboxMessage, ServiceRequest
 from fleetos.outbox import deliver_due, queue_mail
 from tests.mailserver import link_in, text_body
@@ -154,7 +155,10 @@ def test_development_prints_mail_when_no_smtp_server_is_set(make_app, capsys):
     app = make_app(MAIL_SERVER=None)
     with app.test_request_context():
         queue_mail(
-            "unknown_address", "x@example.org", "Hello", signup_url="http://here/auth/signup"
+            "unknown_address",
+            "x@example.org",
+            "Hello",
+            signup_url=OwnLink("http://here/auth/signup"),  # FleetOS's own links stay links
         )
         db.session.commit()
     with database(app):

@@ -28,7 +28,7 @@ from playwright.sync_api import Error, Locator, Page, expect
 from fleetos.extensions import db
 from fleetos.models import Company, Contact, ServiceRequest
 from tests.browser.conftest import LiveServer, sign_in
-from tests.chromium import TIMEOUT_MS, NewContext, shot
+from tests.chromium import TIMEOUT_MS, NewContext, shot, wait_until
 
 FLEET_NAME = "Acme Fleet"
 SHOP_NAME = "Bob's Truck Repair"
@@ -173,7 +173,7 @@ def pause_polling(page: Page, *, settle: bool = True) -> None:
         "{configurable: true, get: () => 'hidden'})"
     )
     if settle:
-        page.wait_for_function("!document.querySelector('#poller.htmx-request')")
+        wait_until(page, "!document.querySelector('#poller.htmx-request')")
 
 
 def resume_polling(page: Page) -> None:
@@ -511,7 +511,7 @@ def test_a_poll_keeps_a_half_typed_decline_reason(page, live_server, world):
     for _ in range(3):  # nothing changed on this row since; three polls come and go
         with page.expect_response(lambda r: "/dashboard/updates" in r.url):
             pass
-    page.wait_for_function("!document.querySelector('#poller.htmx-request')")
+    wait_until(page, "!document.querySelector('#poller.htmx-request')")
     expect(card.locator("details.decline")).to_have_attribute("open", "")
     expect(card.get_by_label("Reason for declining")).to_have_value("No capacity this week")
     expect_not_reloaded(page)
@@ -556,7 +556,7 @@ def test_switching_tabs_while_a_poll_is_on_its_way_keeps_the_new_tab(page, live_
     held = []  # the next poll's request waits here: a slow network
     page.route("**/dashboard/updates**", lambda route: held.append(route))
     resume_polling(page)
-    page.wait_for_function("document.querySelector('#poller.htmx-request') !== null")
+    wait_until(page, "document.querySelector('#poller.htmx-request') !== null")
     pause_polling(page, settle=False)  # no further polls; one is on its way
 
     page.locator('#counts a[data-status="acknowledged"]').click()
@@ -567,7 +567,7 @@ def test_switching_tabs_while_a_poll_is_on_its_way_keeps_the_new_tab(page, live_
     assert len(held) == 1
     with contextlib.suppress(Error):  # a request the page aborted cannot be continued
         held[0].continue_()  # the late poll arrives
-    page.wait_for_function("window.__polls.every(poll => poll.done)")
+    wait_until(page, "window.__polls.every(poll => poll.done)")
     expect(page.locator("#poller")).to_have_attribute("hx-get", re.compile(r"status=acknowledged"))
     expect(rows(page)).to_have_count(1)
     expect(row(page, brakes).locator(".status")).to_have_text("acknowledged")

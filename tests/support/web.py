@@ -17,7 +17,15 @@ from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from fleetos.extensions import Model, db
-from fleetos.models import Company, Contact, EventLog, OutboxMessage, ServiceRequest, UsedLinkToken
+from fleetos.models import (
+    Company,
+    Contact,
+    EventLog,
+    OutboxMessage,
+    ServiceRequest,
+    UsedLinkToken,
+    WebSession,
+)
 from fleetos.outbox import deliver_due
 from tests.mailserver import MailServer, link_in
 from tests.support.apps import database
@@ -68,11 +76,25 @@ class Browser:
 
 
 def signed_in(app: Flask, smtp: MailServer, contact_id: uuid.UUID) -> Browser:
-    """A client whose session is that of ``contact_id`` (sign-in itself is tested in tests/auth)."""
+    """A client signed in as ``contact_id`` on a session of its own (sign-in itself is tested
+    in tests/auth)."""
     browser = Browser(app.test_client(), smtp)
+    session_id = open_session(app, contact_id)
     with browser.client.session_transaction() as session:
-        session["contact_id"] = str(contact_id)
+        session["session_id"] = str(session_id)
     return browser
+
+
+def open_session(app: Flask, contact_id: uuid.UUID) -> uuid.UUID:
+    """A session row for ``contact_id``, as a sign-in opens one; returns its id."""
+    with database(app):
+        web_session = WebSession(
+            contact_id=contact_id,
+            expires_at=datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1),
+        )
+        db.session.add(web_session)
+        db.session.commit()
+        return web_session.session_id
 
 
 @pytest.fixture
@@ -130,6 +152,11 @@ COMPANIES = {
 
 @pytest.fixture
 def world(app: Flask) -> World:
+    return make_world(app)
+
+
+def make_world(app: Flask) -> World:
+    """The four companies, their people and one request, in ``app``'s database."""
     now = datetime.now(UTC).replace(tzinfo=None)
     with database(app):
         companies = {}

@@ -1,0 +1,123 @@
+"""Sessions, invitations and abuse limits: what signing out, revoking and "new address" need.
+
+* ``web_sessions``: one row per signed-in browser. The session cookie carries
+  its ``session_id``, checked on every request, so signing out (``ended_at``)
+  ends the session for every copy of the cookie, and "sign out on all
+  devices" ends all of a contact's sessions. Cookies from before this
+  revision carry no session id: those browsers sign in once more.
+* ``invitations``: the invitations a company sent, listed on its page with
+  "revoke". A revoked invitation's link (or a fresh one asked for with it)
+  no longer lets anyone join. Invitations sent before this revision were
+  never stored; their links still work while their inviter is a contact of
+  the company, and cannot be listed or revoked.
+* ``company_recipients``: the addresses each company has written to (a
+  request, an invitation), so that FleetOS can limit how many *new*
+  addresses a company writes to per day. Filled here from every request's
+  ``supplier_email``, so the addresses a fleet already worked with are not new.
+
+Only new tables: nothing existing is rewritten or locked beyond the reads of
+``service_requests`` that fill ``company_recipients`` (one GROUP BY).
+``downgrade`` drops the three tables, which restores 0006's schema exactly.
+
+Revision ID: 0008_sessions
+Revises: 0007_verified_domains
+Create Date: 2026-12-05
+"""
+
+from alembic import op
+
+revision = "0008_sessions"
+down_revision = "0007_verified_domains"
+branch_labels = None
+depends_on = None
+
+CREATE_WEB_SESSIONS = """
+-- Every timestamp below is timestamp holding UTC, not timestamptz, like every
+-- FleetOS timestamp (see 0002_emergent_contacts, the app pins the session to UTC).
+CREATE TABLE web_sessions (
+    session_id UUID DEFAULT gen_random_uuid() NOT NULL,
+    contact_id UUID NOT NULL,
+    -- squawk-ignore prefer-timestamp-tz
+    created_at TIMESTAMP DEFAULT now() NOT NULL,
+    -- squawk-ignore prefer-timestamp-tz
+    expires_at TIMESTAMP NOT NULL,
+    -- squawk-ignore prefer-timestamp-tz
+    ended_at TIMESTAMP,
+    user_agent TEXT,
+    CONSTRAINT web_sessions_pkey PRIMARY KEY (session_id),
+    CONSTRAINT web_sessions_contact_id_fkey FOREIGN KEY (contact_id)
+        REFERENCES contacts (contact_id) ON DELETE CASCADE
+)
+"""
+
+CREATE_INVITATIONS = """
+CREATE TABLE invitations (
+    invitation_id UUID DEFAULT gen_random_uuid() NOT NULL,
+    company_id UUID NOT NULL,
+    address TEXT NOT NULL,
+    display_name TEXT,
+    invited_by_contact_id UUID,
+    -- squawk-ignore prefer-timestamp-tz
+    created_at TIMESTAMP DEFAULT now() NOT NULL,
+    -- squawk-ignore prefer-timestamp-tz
+    accepted_at TIMESTAMP,
+    -- squawk-ignore prefer-timestamp-tz
+    revoked_at TIMESTAMP,
+    revoked_by_contact_id UUID,
+    CONSTRAINT invitations_pkey PRIMARY KEY (invitation_id),
+    CONSTRAINT invitations_company_id_fkey FOREIGN KEY (company_id)
+        REFERENCES companies (company_id) ON DELETE CASCADE,
+    CONSTRAINT invitations_invited_by_contact_id_fkey FOREIGN KEY (invited_by_contact_id)
+        REFERENCES contacts (contact_id) ON DELETE SET NULL,
+    CONSTRAINT invitations_revoked_by_contact_id_fkey FOREIGN KEY (revoked_by_contact_id)
+        REFERENCES contacts (contact_id) ON DELETE SET NULL
+)
+"""
+
+CREATE_COMPANY_RECIPIENTS = """
+CREATE TABLE company_recipients (
+    company_id UUID NOT NULL,
+    address TEXT NOT NULL,
+    -- squawk-ignore prefer-timestamp-tz
+    first_written_at TIMESTAMP DEFAULT now() NOT NULL,
+    CONSTRAINT company_recipients_pkey PRIMARY KEY (company_id, address),
+    CONSTRAINT company_recipients_company_id_fkey FOREIGN KEY (company_id)
+        REFERENCES companies (company_id) ON DELETE CASCADE
+)
+"""
+
+# Every address a fleet sent a request to, canonical (trimmed, lower-case, as
+# contacts are), since its first request there.
+FILL_COMPANY_RECIPIENTS = """
+INSERT INTO company_recipients (company_id, address, first_written_at)
+SELECT fleet_company_id, lower(btrim(supplier_email)), min(created_at)
+FROM service_requests
+WHERE fleet_company_id IS NOT NULL AND btrim(coalesce(supplier_email, '')) <> ''
+GROUP BY fleet_company_id, lower(btrim(supplier_email))
+"""
+
+# The tables are created empty in this transaction: nobody else can see them
+# yet, so building their indexes takes no lock anyone waits on.
+INDEXES = [
+    "CREATE INDEX idx_web_sessions_contact ON web_sessions (contact_id) WHERE ended_at IS NULL",
+    "CREATE INDEX idx_web_sessions_expires ON web_sessions (expires_at)",
+    "CREATE INDEX idx_invitations_company ON invitations (company_id, created_at)",
+    "CREATE INDEX idx_invitations_address ON invitations (address)",
+    "CREATE INDEX idx_company_recipients_first"
+    " ON company_recipients (company_id, first_written_at)",
+]
+
+
+def upgrade():
+    op.execute(CREATE_WEB_SESSIONS)
+    op.execute(CREATE_INVITATIONS)
+    op.execute(CREATE_COMPANY_RECIPIENTS)
+    for statement in INDEXES:
+        op.execute(f"-- squawk-ignore require-concurrent-index-creation\n{statement}")
+    op.execute(FILL_COMPANY_RECIPIENTS)
+
+
+def downgrade():
+    op.execute("DROP TABLE company_recipients")
+    op.execute("DROP TABLE invitations")
+    op.execute("DROP TABLE web_sessions")
