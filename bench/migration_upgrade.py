@@ -1,29 +1,39 @@
-"""Benchmark: `flask db upgrade` from FleetOS v1 to head on a large v1 database.
+"""Benchmark: `flask db upgrade` from FleetOS v1 to head on a large v1 database, new vs old.
 
 Run from anywhere (the repository root is found from this file's path):
 
-    .venv/bin/python bench/migration_upgrade.py [--requests N] [--keep]
+    .venv/bin/python bench/migration_upgrade.py [--requests N] [--rounds R] [--keep]
 
 What it does and measures:
 
-1. Creates a fresh database (default ``fleetos_bench_migration``; dropped first
-   if it exists), loads the v1 schema with ``flask db upgrade 0001_fleetos_v1``
-   and fills it server-side with ``generate_series``: 1,000 fleet and 200
-   supplier companies, their v1 users (mixed case, stray spaces, case-duplicate
-   pairs within one company, suppliers on public mail domains) and ``--requests``
-   service requests (one supplier gets 20 %), then VACUUM ANALYZE. The
-   data-generation time is reported.
-2. Times ``flask db upgrade`` (to head) as a subprocess: wall time.
-3. Meanwhile a probe thread with its own autocommit connection repeats a
-   primary-key lookup on service_requests and records every latency: the
-   longest one is the longest time a concurrent reader was blocked.
-4. Prints a report, then runs ``flask fleetos verify`` and prints its last line.
-   The database is dropped at the end unless ``--keep`` is given.
+1. Builds one v1 database (default ``fleetos_bench_migration_v1``; dropped first
+   if it exists): the v1 schema with ``flask db upgrade 0001_fleetos_v1``, then,
+   server-side with ``generate_series``, 1,000 fleet and 200 supplier companies,
+   their v1 users (mixed case, stray spaces, case-duplicate pairs within one
+   company, suppliers on public mail domains) and ``--requests`` service
+   requests (one supplier gets 20 %), then VACUUM ANALYZE.
+2. For each round, makes two identical copies of it (``CREATE DATABASE ...
+   TEMPLATE``, then a CHECKPOINT) and upgrades one with each approach, the new
+   one first in odd rounds and second in even rounds:
+   - **new**: ``flask db upgrade`` (the rebuild beside the v1 table and the swap
+     at the end, migrations/requests_rebuild.py), as an operator runs it;
+   - **old**: ``bench/migration_upgrade_baseline.sql``, the SQL of the upgrade as
+     it was before (in-place ADD COLUMN and UPDATE), run in one transaction from
+     ``flask shell``, so that it pays the same start-up of the FleetOS app and
+     Alembic (about 1.2 s) as ``flask db upgrade`` does.
+3. During each upgrade a probe thread with its own autocommit connection
+   repeats a primary-key lookup on service_requests every ``--interval-ms`` and
+   records every latency: the longest is the longest a concurrent reader was
+   blocked.
+4. Prints wall time and longest blocked read of both, the two ratios
+   (new / old), and ``flask fleetos verify``'s last line for the new upgrade.
+   The databases are dropped at the end unless ``--keep`` is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -42,6 +52,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 FLASK = str(REPO_ROOT / ".venv" / "bin" / "flask")
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_DB_NAME = "fleetos_bench_migration"
+BASELINE_SQL = REPO_ROOT / "bench" / "migration_upgrade_baseline.sql"
 HARD_CAP_SECONDS = 30 * 60
 
 FLEETS = 1000
@@ -332,36 +343,81 @@ def probe(
         result.error = f"{type(exc).__name__}: {exc}"
 
 
-def timed_upgrade(
-    db_url: str, request_id: str, interval: float
-) -> tuple[int, float, str, ProbeResult]:
+@dataclass
+class UpgradeRun:
+    approach: str
+    exit_status: int
+    wall: float
+    probe: ProbeResult
+    output: str
+    load_before: float
+
+    @property
+    def longest_read(self) -> float:
+        return max(self.probe.latencies, default=float("nan"))
+
+
+def run_new(db_url: str) -> tuple[int, str]:
+    result = subprocess.run(
+        [FLASK, "db", "upgrade"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "DATABASE_URL": db_url},
+        capture_output=True,
+        text=True,
+        timeout=HARD_CAP_SECONDS,
+        check=False,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+# Run by `flask shell` so that the old way, like `flask db upgrade`, starts the
+# FleetOS app and Alembic before its SQL (about 1.2 s here): as it ran in v2.0.
+BASELINE_RUNNER = (
+    "import os, psycopg\n"
+    "try:\n"
+    "    with psycopg.connect(os.environ['DATABASE_URL'], autocommit=True) as conn:\n"
+    "        conn.execute(open(os.environ['BASELINE_SQL']).read())\n"
+    "except psycopg.Error as exc:\n"
+    "    print(f'baseline failed: {type(exc).__name__}: {exc}')\n"
+    "    raise SystemExit(1)\n"
+    "\n"
+)
+
+
+def run_old(db_url: str) -> tuple[int, str]:
+    """The baseline SQL in one transaction (it has its own BEGIN and COMMIT)."""
+    result = subprocess.run(
+        [FLASK, "shell"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "DATABASE_URL": db_url, "BASELINE_SQL": str(BASELINE_SQL)},
+        input=BASELINE_RUNNER,
+        capture_output=True,
+        text=True,
+        timeout=HARD_CAP_SECONDS,
+        check=False,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+APPROACHES: dict[str, Callable[[str], tuple[int, str]]] = {"new": run_new, "old": run_old}
+
+
+def timed_upgrade(approach: str, db_url: str, request_id: str, interval: float) -> UpgradeRun:
     result = ProbeResult()
     stop = threading.Event()
     started: list[float] = []
     thread = threading.Thread(
         target=probe, args=(db_url, request_id, stop, started, interval, result), daemon=True
     )
+    load = os.getloadavg()[0]
     thread.start()
     time.sleep(0.5)  # a few unblocked probes first, as a baseline
-    env = {**os.environ, "DATABASE_URL": db_url}
     started.append(time.perf_counter())
-    proc = subprocess.Popen(
-        [FLASK, "db", "upgrade"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        output, _ = proc.communicate(timeout=HARD_CAP_SECONDS)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        output, _ = proc.communicate()
+    code, output = APPROACHES[approach](db_url)
     wall = time.perf_counter() - started[0]
     stop.set()
     thread.join(timeout=60)
-    return proc.returncode, wall, output, result
+    return UpgradeRun(approach, code, wall, result, output, load)
 
 
 # ---------------------------------------------------------------------------
@@ -376,21 +432,36 @@ def print_counts(counts: dict[str, float]) -> None:
         print(f"  {key:<38} {shown:>12}")
 
 
-def print_upgrade(code: int, wall: float, output: str, probe_result: ProbeResult) -> None:
-    lat = probe_result.latencies
-    print("upgrade (flask db upgrade, v1 -> head):")
-    print(f"  exit status                            {code:>12}")
-    print(f"  wall time                              {wall:>11.2f}s")
-    if lat:
-        print(f"  longest blocked SELECT                 {max(lat):>11.3f}s", end="")
-        print(f"  (started {probe_result.worst_at:.2f}s into the upgrade)")
-        print(f"  concurrent SELECTs                     {len(lat):>12,}")
-        print(f"  SELECT p50                             {statistics.median(lat) * 1000:>10.3f}ms")
-    if probe_result.error:
-        print(f"  probe error: {probe_result.error}")
-    if code != 0:
-        print("upgrade output (tail):")
-        print("\n".join(output.strip().splitlines()[-15:]))
+def print_runs(runs: list[UpgradeRun]) -> None:
+    print(
+        "| round | approach | exit | wall time | longest blocked SELECT | SELECTs | SELECT p50 "
+        "| load before |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for number, run in enumerate(runs, start=1):
+        p50 = statistics.median(run.probe.latencies) * 1000 if run.probe.latencies else 0
+        print(
+            f"| {(number + 1) // 2} | {run.approach} | {run.exit_status} | {run.wall:.2f} s "
+            f"| {run.longest_read:.3f} s (at {run.probe.worst_at:.2f} s) "
+            f"| {len(run.probe.latencies):,} | {p50:.2f} ms | {run.load_before:.2f} |"
+        )
+    for run in runs:
+        if run.probe.error:
+            print(f"probe error ({run.approach}): {run.probe.error}")
+        if run.exit_status != 0:
+            print(f"{run.approach} upgrade output (tail):")
+            print("\n".join(run.output.strip().splitlines()[-15:]))
+
+
+def print_ratios(runs: list[UpgradeRun]) -> None:
+    new = [run for run in runs if run.approach == "new"]
+    old = [run for run in runs if run.approach == "old"]
+    for label, value in (("wall time", "wall"), ("longest blocked SELECT", "longest_read")):
+        ratios = [getattr(n, value) / getattr(o, value) for n, o in zip(new, old, strict=True)]
+        shown = ", ".join(f"{ratio:.3f}" for ratio in ratios)
+        print(f"ratio new/old, {label}: {shown}")
+    worst = max(run.longest_read for run in new)
+    print(f"longest blocked SELECT of the new upgrade, all rounds: {worst:.3f} s")
 
 
 def run_verify(db_url: str) -> None:
@@ -409,10 +480,11 @@ def run_verify(db_url: str) -> None:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=1_000_000, help="v1 service requests")
+    parser.add_argument("--rounds", type=int, default=1, help="pairs of upgrades (new and old)")
     parser.add_argument("--server-url", default=DEFAULT_SERVER_URL, help="maintenance DB URL")
-    parser.add_argument("--db-name", default=DEFAULT_DB_NAME, help="database to (re)create")
+    parser.add_argument("--db-name", default=DEFAULT_DB_NAME, help="prefix of the databases made")
     parser.add_argument("--interval-ms", type=float, default=5.0, help="pause between SELECTs")
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
     args = parser.parse_args()
     if not args.db_name.startswith("fleetos_bench"):
         parser.error("--db-name must start with fleetos_bench")
@@ -426,37 +498,71 @@ def timed(label: str, func: Callable[..., object], *args: object) -> float:
     return time.perf_counter() - t0
 
 
+def copy_database(server_url: str, template: str, name: str) -> None:
+    """A copy of ``template``, then a checkpoint, so no run pays for the last one's writes."""
+    drop_database(server_url, name)
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        )
+        # A role without pg_checkpoint skips it: the runs are then a little less even.
+        with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CHECKPOINT")
+
+
 def main() -> int:
     args = parse_args()
-    db_url = database_url(args.server_url, args.db_name)
-    timed("creating database " + args.db_name, recreate_database, args.server_url, args.db_name)
+    template = f"{args.db_name}_v1"
+    template_url = database_url(args.server_url, template)
+    made = [template]
+    timed("creating database " + template, recreate_database, args.server_url, template)
     try:
-        schema_s = timed("loading v1 schema", load_v1_schema, db_url)
+        schema_s = timed("loading v1 schema", load_v1_schema, template_url)
         gen_s = timed(
-            f"generating v1 data ({args.requests:,} requests)", generate_data, db_url, args.requests
+            f"generating v1 data ({args.requests:,} requests)",
+            generate_data,
+            template_url,
+            args.requests,
         )
-        vacuum_s = timed("VACUUM ANALYZE", vacuum_analyze, db_url)
-        counts = row_counts(db_url)
-        request_id = probe_request_id(db_url, args.requests)
-        print("running flask db upgrade with a concurrent reader...", flush=True)
-        code, wall, output, probe_result = timed_upgrade(
-            db_url, request_id, args.interval_ms / 1000
-        )
+        vacuum_s = timed("VACUUM ANALYZE", vacuum_analyze, template_url)
+        counts = row_counts(template_url)
+        request_id = probe_request_id(template_url, args.requests)
 
-        print("\n=== FleetOS migration benchmark ===")
+        runs: list[UpgradeRun] = []
+        for round_number in range(1, args.rounds + 1):
+            order = ("new", "old") if round_number % 2 else ("old", "new")
+            for approach in order:
+                name = f"{args.db_name}_{approach}_{round_number}"
+                made.append(name)
+                copy_database(args.server_url, template, name)
+                print(f"round {round_number}: {approach} upgrade with a concurrent reader...")
+                runs.append(
+                    timed_upgrade(
+                        approach,
+                        database_url(args.server_url, name),
+                        request_id,
+                        args.interval_ms / 1000,
+                    )
+                )
+
+        print("\n=== FleetOS migration benchmark: v1 -> head, new (rebuild and swap) vs old ===")
         print_counts(counts)
         print(
             f"v1 schema load: {schema_s:.2f}s; data generation: {gen_s:.2f}s; "
             f"VACUUM ANALYZE: {vacuum_s:.2f}s"
         )
-        print_upgrade(code, wall, output, probe_result)
-        run_verify(db_url)
-        return code
+        print_runs(runs)
+        print_ratios(runs)
+        run_verify(database_url(args.server_url, f"{args.db_name}_new_1"))
+        return max(run.exit_status for run in runs)
     finally:
         if args.keep:
-            print(f"kept database {args.db_name}: {db_url}")
+            print("kept databases: " + ", ".join(made))
         else:
-            drop_database(args.server_url, args.db_name)
+            for name in made:
+                drop_database(args.server_url, name)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ REQUEST_COLUMNS = (
     "assigned_to_contact_id",
 )
 INDEXES = (
+    "service_requests_pkey",
+    "idx_service_requests_created_by",
     "idx_contacts_company",
     "idx_contacts_value",
     "idx_contacts_last_seen",
@@ -40,6 +42,11 @@ INDEXES = (
     "idx_event_log_contact",
     "idx_event_log_created",
     "idx_event_log_type",
+    # Later revisions' (the v1 upgrade rebuilds service_requests with all of them).
+    "idx_event_log_request",
+    "idx_service_requests_supplier_address",
+    "idx_service_requests_supplier_status_created",
+    "idx_service_requests_fleet_status_created",
 )
 FUNCTIONS = {
     "get_or_create_contact": "p_contact_value text, p_company_id uuid, p_contact_type text, "
@@ -47,12 +54,19 @@ FUNCTIONS = {
     "get_last_active_contact": "p_company_id uuid",
 }
 FOREIGN_KEYS = tuple(f"service_requests_{column}_fkey" for column in REQUEST_COLUMNS)
+# Once upgraded, a v1 app still running must fail to write, not write rows in
+# the v1 shape (migration 0002_emergent_contacts).
+V1_WRITE_GUARDS = ("users", "service_requests")
 
 
 @dataclass(frozen=True)
 class Check:
     status: str
     message: str
+
+
+def _either(good: bool, passed: str, failed: str) -> Check:
+    return Check(OK, passed) if good else Check(FAIL, failed)
 
 
 def _scalar(sql: str, **params: object) -> object:
@@ -148,6 +162,47 @@ def check_functions() -> Iterator[Check]:
             yield Check(OK, f"function {name}({arguments})")
 
 
+def check_v1_write_guards() -> Iterator[Check]:
+    for table in V1_WRITE_GUARDS:
+        present = _scalar(
+            "SELECT 1 FROM pg_trigger WHERE tgname = 'refuse_v1_writes'"
+            " AND tgrelid = to_regclass(:t) AND tgenabled <> 'D'",
+            t=table,
+        )
+        yield _either(
+            bool(present),
+            f"v1-shaped writes to {table} are refused (trigger refuse_v1_writes)",
+            f"trigger refuse_v1_writes on {table} is missing or disabled: a v1 app still "
+            "running could write rows no company owns",
+        )
+
+
+def check_request_counts() -> Iterator[Check]:
+    if _scalar("SELECT to_regclass('request_status_counts')") is None:
+        return
+    wrong = _scalar(
+        """
+        WITH actual AS (
+            SELECT fleet_company_id AS company_id, 'fleet' AS side, status, count(*) AS n
+              FROM service_requests WHERE fleet_company_id IS NOT NULL
+             GROUP BY fleet_company_id, status
+            UNION ALL
+            SELECT supplier_company_id, 'supplier', status, count(*)
+              FROM service_requests WHERE supplier_company_id IS NOT NULL
+             GROUP BY supplier_company_id, status),
+        kept AS (SELECT company_id, side, status, n FROM request_status_counts WHERE n <> 0)
+        SELECT count(*) FROM ((TABLE actual EXCEPT TABLE kept)
+                              UNION ALL (TABLE kept EXCEPT TABLE actual)) differing
+        """
+    )
+    yield _either(
+        wrong == 0,
+        "request_status_counts agrees with service_requests",
+        f"request_status_counts disagrees with service_requests on {wrong} counts "
+        "(the dashboards' tab counts are wrong)",
+    )
+
+
 def check_migrated_data() -> Iterator[Check]:
     if _scalar("SELECT to_regclass('contacts')") is None:
         return
@@ -241,6 +296,8 @@ CHECKS: tuple[Callable[[], Iterator[Check]], ...] = (
     check_indexes,
     check_constraints,
     check_functions,
+    check_v1_write_guards,
+    check_request_counts,
     check_migrated_data,
     check_counts,
     check_attachment_files,

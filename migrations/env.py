@@ -1,6 +1,6 @@
 """Alembic environment for FleetOS.
 
-Two choices here matter to operators:
+What here matters to operators:
 
 * The whole ``flask db upgrade`` runs in ONE transaction (Alembic's default,
   ``transaction_per_migration=False``). PostgreSQL's DDL is transactional, so
@@ -11,22 +11,36 @@ Two choices here matter to operators:
 * The app's own statement timeout and client-side answer timeout (see
   fleetos/database.py) are lifted: they are for web requests, and would roll
   back a slow but correct upgrade.
+* A v1 upgrade rebuilds service_requests beside the v1 table
+  (``migrations/requests_rebuild.py``); the swap that puts it in place runs
+  here: after the last revision, just before COMMIT, or before the first
+  revision that was not written to run during a rebuild (no ``REBUILD_AWARE``).
+* A downgrade that would discard v2 data refuses before it changes anything,
+  printing what each revision it undoes would lose, unless the operator
+  passes ``-x discard-v2-data=yes``. A revision says what its downgrade
+  loses with a ``data_a_downgrade_discards(connection)`` function.
 
 A migration refuses bad data by raising an SQL exception whose message starts
 with ``REFUSED_PREFIX``; that (and a lock timeout) becomes a one-line
 ``Error: ...`` and exit status 1 instead of a traceback.
 """
 
+import itertools
 import logging
 import re
 from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
+
+from migrations import requests_rebuild
 
 REFUSED_PREFIX = "FleetOS refused the upgrade"
 LOCK_NOT_AVAILABLE = "55P03"
+DEADLOCK_DETECTED = "40P01"
+DISCARD_OPTION = "discard-v2-data"
 
 config = context.config
 # Keep the app's own loggers (and their token filters) working when migrating in-process.
@@ -48,19 +62,59 @@ def lock_timeout() -> str:
 
 
 def run_in_one_transaction() -> None:
-    with context.begin_transaction():
-        context.execute(f"SET LOCAL lock_timeout = '{lock_timeout()}'")
-        # The app's statement timeout (DATABASE_STATEMENT_TIMEOUT) is for web
-        # requests; it must not roll back a slow but correct upgrade.
-        context.execute("SET LOCAL statement_timeout = 0")
-        context.execute("SET LOCAL timezone = 'UTC'")
-        context.run_migrations()
+    requests_rebuild.reset()
+    _next_revision.clear()
+    upgrades = [step.revision for step in planned_steps() if step.is_upgrade]
+    _next_revision.update(
+        (script.revision, following.module) for script, following in itertools.pairwise(upgrades)
+    )
+    try:
+        with context.begin_transaction():
+            context.execute(f"SET LOCAL lock_timeout = '{lock_timeout()}'")
+            # The app's statement timeout (DATABASE_STATEMENT_TIMEOUT) is for web
+            # requests; it must not roll back a slow but correct upgrade.
+            context.execute("SET LOCAL statement_timeout = 0")
+            context.execute("SET LOCAL timezone = 'UTC'")
+            context.run_migrations()
+            swap_if_rebuilding(context)
+    finally:
+        requests_rebuild.reset()
+
+
+def planned_steps() -> list:
+    """The steps Alembic is about to run (computed by the function its command passed in)."""
+    migration_context = context.get_context()
+    return list(
+        migration_context._migrations_fn(migration_context.get_current_heads(), migration_context)
+    )
+
+
+# Each upgrade's next revision module in this run, for swap_before_unaware_revisions.
+_next_revision: dict[str, object] = {}
+
+
+def swap_if_rebuilding(ctx) -> None:
+    if requests_rebuild.rebuilding():
+        ctx.execute(requests_rebuild.swap_sql())
+        requests_rebuild.reset()
+
+
+def swap_before_unaware_revisions(ctx, step, heads, run_args) -> None:
+    """After each revision: swap now if the next one was not written to run during a rebuild."""
+    following = _next_revision.get(step.up_revision_id) if step.is_upgrade else None
+    if following is not None and not requests_rebuild.runs_while_rebuilding(following):
+        swap_if_rebuilding(ctx)
 
 
 def run_migrations_offline() -> None:
     """Emit the SQL of the migrations (``flask db upgrade --sql``)."""
     url = get_engine().url.render_as_string(hide_password=False)
-    context.configure(url=url, target_metadata=target_db.metadata, literal_binds=True)
+    context.configure(
+        url=url,
+        target_metadata=target_db.metadata,
+        literal_binds=True,
+        on_version_apply=swap_before_unaware_revisions,
+    )
     run_in_one_transaction()
 
 
@@ -76,8 +130,14 @@ def run_migrations_online() -> None:
     from fleetos.database import answers_without_limit
 
     with get_engine().connect() as connection, answers_without_limit(connection):
-        context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
+        context.configure(
+            connection=connection,
+            target_metadata=target_db.metadata,
+            on_version_apply=swap_before_unaware_revisions,
+            **conf_args,
+        )
         try:
+            refuse_to_discard_v2_data(connection)
             run_in_one_transaction()
         except DBAPIError as exc:
             explained = explain(exc)
@@ -93,13 +153,47 @@ def explain(exc: DBAPIError) -> str | None:
     message = (getattr(diag, "message_primary", None) or str(exc.orig)).strip()
     if message.startswith(REFUSED_PREFIX):
         return message + " Nothing was changed."
-    if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate == LOCK_NOT_AVAILABLE:
         return (
             f"could not get a table lock within lock_timeout ({lock_timeout()}): another "
             "transaction is using the tables. Nothing was changed; run the upgrade again when "
             "it has finished, or raise MIGRATION_LOCK_TIMEOUT."
         )
+    if sqlstate == DEADLOCK_DETECTED:
+        return (
+            "another transaction was writing to the tables the upgrade locks, in an order that "
+            "would have made each wait for the other (a deadlock). Nothing was changed; run "
+            "the upgrade again, best with the old application stopped."
+        )
     return None
+
+
+def refuse_to_discard_v2_data(connection: Connection) -> None:
+    """Refuse a downgrade that would discard v2 data, saying what, unless told to discard it.
+
+    Runs before the migration transaction: each revision the downgrade would
+    undo counts what its own downgrade deletes (``data_a_downgrade_discards``),
+    on the database as it is now, so the message covers the whole downgrade.
+    """
+    if context.get_x_argument(as_dictionary=True).get(DISCARD_OPTION) == "yes":
+        return
+    lost: list[str] = []
+    for step in planned_steps():  # upgrade steps discard nothing, downgrade steps may
+        script = getattr(step, "revision", None)  # None for a stamp, which changes no data
+        if step.is_downgrade and script is not None:
+            counter = getattr(script.module, "data_a_downgrade_discards", None)
+            if counter is not None:
+                lost.extend(counter(connection))
+    connection.rollback()  # counted in a transaction of its own; the migration starts afresh
+    if lost:
+        target = context.get_revision_argument()
+        raise RuntimeError(
+            "FleetOS refused the downgrade: it would discard v2 data that v1 has no place for:\n"
+            + "".join(f"  {line}\n" for line in lost)
+            + "Nothing was changed. Take a backup (pg_dump) first if you may want it back, "
+            f"then run `flask db downgrade -x {DISCARD_OPTION}=yes {target}` to discard it."
+        )
 
 
 if context.is_offline_mode():

@@ -17,5 +17,5 @@ echo "== bandit: no high-severity findings"
 echo "== pip-audit on requirements.lock and requirements-dev.lock"
 ./scripts/audit-deps.sh
 
-echo "== squawk on the emergent-contacts migration SQL"
+echo "== squawk on the SQL of every migration revision (and of a whole v1 upgrade)"
 ./scripts/lint-migrations.sh

@@ -8,21 +8,33 @@ Counting a big supplier's 200,000 requests on every poll would cost far more
 than listing 50 of them, so ``request_status_counts`` keeps the count per
 company, side (fleet or supplier) and status, maintained by a trigger on
 service_requests in the same transaction as each change: exact, never stale.
-It is filled under a SHARE lock (writers wait a moment, readers do not) so
-that no change slips between the fill and the trigger.
+
+Locks (held until COMMIT, the upgrade being one transaction):
+
+* Upgrading a v1 database (0002 in the same run), the indexes, the counts and
+  the trigger are built on the service_requests 0002 is building
+  (``migrations/requests_rebuild.py``), which no other session can see yet,
+  and no v1 writer can slip a change in (0002's SHARE lock): no one waits.
+* On a database already at 0004, the indexes build under a SHARE lock on
+  service_requests (writers wait, readers go on), which the counts' fill then
+  takes explicitly, so that no change slips between the fill and the trigger;
+  CREATE TRIGGER takes SHARE ROW EXCLUSIVE (readers still go on).
 
 Revision ID: 0005_dashboard
 Revises: 0004_request_details
 Create Date: 2026-11-23
 """
 
-import sqlalchemy as sa
 from alembic import op
+
+from migrations.requests_rebuild import index_name, rebuilding, table
 
 revision = "0005_dashboard"
 down_revision = "0004_request_details"
 branch_labels = None
 depends_on = None
+# Changes service_requests through requests_rebuild.table(), so it runs before the swap.
+REBUILD_AWARE = True
 
 TRIGGER_FUNCTION = """
 CREATE FUNCTION fleetos_count_request_statuses() RETURNS trigger AS $$
@@ -52,52 +64,54 @@ $$ LANGUAGE plpgsql
 """
 
 
+def upgrade_sql() -> str:
+    requests = table()
+    keyset_indexes = "\n".join(
+        f"""-- squawk-ignore require-concurrent-index-creation{first}
+CREATE INDEX {index_name(f"idx_service_requests_{side}_status_created")}
+    ON {requests} ({side}_company_id, status, created_at DESC, request_id DESC);"""
+        for side, first in (("supplier", ", require-statement-timeout"), ("fleet", ""))
+    )
+    # On a v1 upgrade, 0002's SHARE lock already keeps every writer out.
+    share_lock = "" if rebuilding() else f"LOCK TABLE {requests} IN SHARE MODE;"
+    return f"""
+-- No statement_timeout, as in 0002_emergent_contacts; lock waits are bounded
+-- by lock_timeout. Not CONCURRENTLY, which cannot run inside the upgrade's
+-- one transaction; a SHARE lock stops writers, not readers.
+{keyset_indexes}
+
+CREATE TABLE request_status_counts (
+    company_id UUID NOT NULL,
+    side TEXT NOT NULL,
+    status TEXT NOT NULL,
+    -- A count per company and status, never near 2^31.
+    -- squawk-ignore prefer-bigint-over-int
+    n INTEGER NOT NULL,
+    CONSTRAINT request_status_counts_pkey PRIMARY KEY (company_id, side, status),
+    CONSTRAINT request_status_counts_side_check CHECK (side IN ('fleet', 'supplier')),
+    CONSTRAINT request_status_counts_company_id_fkey FOREIGN KEY (company_id)
+        REFERENCES companies (company_id) ON DELETE CASCADE
+);
+COMMENT ON TABLE request_status_counts IS 'Requests per company, side and status; kept exact by a trigger on service_requests';
+
+{share_lock}
+INSERT INTO request_status_counts (company_id, side, status, n)
+SELECT fleet_company_id, 'fleet', status, count(*) FROM {requests}
+ WHERE fleet_company_id IS NOT NULL GROUP BY fleet_company_id, status
+UNION ALL
+SELECT supplier_company_id, 'supplier', status, count(*) FROM {requests}
+ WHERE supplier_company_id IS NOT NULL GROUP BY supplier_company_id, status;
+
+{TRIGGER_FUNCTION};
+
+CREATE TRIGGER service_requests_count_statuses
+AFTER INSERT OR DELETE OR UPDATE OF status, fleet_company_id, supplier_company_id
+ON {requests} FOR EACH ROW EXECUTE FUNCTION fleetos_count_request_statuses();
+"""
+
+
 def upgrade():
-    op.create_index(
-        "idx_service_requests_supplier_status_created",
-        "service_requests",
-        ["supplier_company_id", "status", sa.text("created_at DESC"), sa.text("request_id DESC")],
-    )
-    op.create_index(
-        "idx_service_requests_fleet_status_created",
-        "service_requests",
-        ["fleet_company_id", "status", sa.text("created_at DESC"), sa.text("request_id DESC")],
-    )
-    op.create_table(
-        "request_status_counts",
-        sa.Column("company_id", sa.Uuid(), nullable=False),
-        sa.Column("side", sa.Text(), nullable=False),
-        sa.Column("status", sa.Text(), nullable=False),
-        sa.Column("n", sa.Integer(), nullable=False),
-        sa.CheckConstraint(
-            "side IN ('fleet', 'supplier')", name=op.f("request_status_counts_side_check")
-        ),
-        sa.ForeignKeyConstraint(
-            ["company_id"],
-            ["companies.company_id"],
-            ondelete="CASCADE",
-            name=op.f("request_status_counts_company_id_fkey"),
-        ),
-        sa.PrimaryKeyConstraint(
-            "company_id", "side", "status", name=op.f("request_status_counts_pkey")
-        ),
-        comment="Requests per company, side and status; kept exact by a trigger on service_requests",
-    )
-    op.execute("LOCK TABLE service_requests IN SHARE MODE")
-    op.execute("""
-        INSERT INTO request_status_counts (company_id, side, status, n)
-        SELECT fleet_company_id, 'fleet', status, count(*) FROM service_requests
-         WHERE fleet_company_id IS NOT NULL GROUP BY fleet_company_id, status
-        UNION ALL
-        SELECT supplier_company_id, 'supplier', status, count(*) FROM service_requests
-         WHERE supplier_company_id IS NOT NULL GROUP BY supplier_company_id, status
-    """)
-    op.execute(TRIGGER_FUNCTION)
-    op.execute("""
-        CREATE TRIGGER service_requests_count_statuses
-        AFTER INSERT OR DELETE OR UPDATE OF status, fleet_company_id, supplier_company_id
-        ON service_requests FOR EACH ROW EXECUTE FUNCTION fleetos_count_request_statuses()
-    """)
+    op.execute(upgrade_sql())
 
 
 def downgrade():

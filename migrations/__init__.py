@@ -1,0 +1,1 @@
+"""FleetOS's Alembic environment; a package so revisions share ``requests_rebuild``."""
