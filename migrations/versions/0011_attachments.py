@@ -16,16 +16,14 @@ which request; the files stay in storage (``flask fleetos attachments gc``
 removes them once nothing refers to them).
 
 Revision ID: 0011_attachments
-Revises: 0008_sessions (until 0009-0010 land; then 0010_replies)
+Revises: 0010_replies
 Create Date: 2026-12-03
 """
 
 from alembic import op
 
 revision = "0011_attachments"
-# The revisions between (0007_verified_domains ... 0010_replies) are written on
-# other branches; re-point this at 0010_replies when they are merged.
-down_revision = "0008_sessions"
+down_revision = "0010_replies"
 branch_labels = None
 depends_on = None
 

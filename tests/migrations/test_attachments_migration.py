@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.migrations.conftest import dump, execute, migrate, migrate_down, query
 
-BEFORE = "0008_sessions"  # re-pointed at 0010_replies when 0009-0010 land
+BEFORE = "0010_replies"
 
 
 def test_upgrade_adds_the_table_and_downgrade_restores_the_schema_exactly(make_database):
