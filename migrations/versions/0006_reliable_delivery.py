@@ -29,6 +29,9 @@ revision = "0006_reliable_delivery"
 down_revision = "0005_dashboard"
 branch_labels = None
 depends_on = None
+# Does not touch service_requests (only outbox_messages, created by 0003 in the
+# same run on a v1 upgrade), so it runs before 0002's swap (requests_rebuild.py).
+REBUILD_AWARE = True
 
 CHANNEL = "fleetos_outbox"
 

@@ -38,10 +38,16 @@ Create Date: 2026-12-04
 
 from alembic import op
 
+from migrations.requests_rebuild import table
+
 revision = "0007_verified_domains"
 down_revision = "0006_reliable_delivery"
 branch_labels = None
 depends_on = None
+# Reads and moves requests through requests_rebuild.table() (during a v1
+# upgrade, supplier_company_id is only on the table 0002 is building), so it
+# runs before the swap.
+REBUILD_AWARE = True
 
 SOURCE = "0007_verified_domains"
 
@@ -100,48 +106,53 @@ SELECT company_id AS merged_id, address,
   FROM fleetos_0007_emerged
 """
 
-RECORD_MERGES = f"""
+
+def record_merges_sql() -> str:
+    return f"""
 INSERT INTO event_log (event_type, company_id, metadata)
 SELECT 'company.merged', m.kept_id,
        jsonb_build_object(
            'source', '{SOURCE}', 'address', m.address, 'merged_company_id', c.company_id,
            'merged_name', c.name, 'merged_created_at', c.created_at,
-           'requests', (SELECT count(*) FROM service_requests r
+           'requests', (SELECT count(*) FROM {table()} r
                          WHERE r.supplier_company_id = c.company_id))
   FROM fleetos_0007_merges m
   JOIN companies c ON c.company_id = m.merged_id
  WHERE m.merged_id <> m.kept_id
 """
 
-MOVE_TO_KEPT = [
-    # The status counts follow by their trigger (0005).
-    """
-UPDATE service_requests r SET supplier_company_id = m.kept_id
+
+def move_to_kept_sql() -> list[str]:
+    return [
+        # The status counts follow by their trigger (0005).
+        f"""
+UPDATE {table()} r SET supplier_company_id = m.kept_id
   FROM fleetos_0007_merges m
  WHERE r.supplier_company_id = m.merged_id AND m.merged_id <> m.kept_id
 """,
-    """
+        """
 UPDATE contacts k SET company_id = m.kept_id
   FROM fleetos_0007_merges m
  WHERE k.company_id = m.merged_id AND m.merged_id <> m.kept_id
 """,
-    """
+        """
 UPDATE event_log e SET company_id = m.kept_id
   FROM fleetos_0007_merges m
  WHERE e.company_id = m.merged_id AND m.merged_id <> m.kept_id
 """,
-    # Nothing refers to them any more (their zeroed counts go with them).
-    """
+        # Nothing refers to them any more (their zeroed counts go with them).
+        """
 DELETE FROM companies c
  USING fleetos_0007_merges m
  WHERE c.company_id = m.merged_id AND m.merged_id <> m.kept_id
 """,
-    """
+        """
 UPDATE companies c SET emerged_from_address = m.address
   FROM fleetos_0007_merges m
  WHERE c.company_id = m.kept_id AND m.merged_id = m.kept_id
 """,
-]
+    ]
+
 
 ADD_EMERGED_UNIQUE = """
 -- companies is small (one row per company) and the whole upgrade is one
@@ -225,8 +236,8 @@ def upgrade():
     op.execute("ALTER TABLE companies ADD COLUMN emerged_from_address TEXT")
     op.execute(EMERGED)
     op.execute(MERGES)
-    op.execute(RECORD_MERGES)
-    for statement in MOVE_TO_KEPT:
+    op.execute(record_merges_sql())
+    for statement in move_to_kept_sql():
         op.execute(statement)
     op.execute(ADD_EMERGED_UNIQUE)
     op.execute(USE_EMERGED_UNIQUE)

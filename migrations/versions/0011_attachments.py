@@ -22,12 +22,20 @@ Create Date: 2026-12-03
 
 from alembic import op
 
+from migrations.requests_rebuild import table
+
 revision = "0011_attachments"
 down_revision = "0010_replies"
 branch_labels = None
 depends_on = None
+# Its foreign key references requests_rebuild.table(), so it runs before the
+# swap: during a v1 upgrade it points at the table 0002 is building, which the
+# swap renames to service_requests (a foreign key follows a table by its oid).
+REBUILD_AWARE = True
 
-CREATE_TABLE = """
+
+def create_table_sql() -> str:
+    return f"""
 CREATE TABLE attachments (
     attachment_id UUID DEFAULT gen_random_uuid() NOT NULL,
     request_id UUID NOT NULL,
@@ -53,10 +61,10 @@ CREATE TABLE attachments (
     CONSTRAINT attachments_content_type_check
         CHECK (content_type IN ('image/jpeg', 'image/png', 'image/webp', 'application/pdf')),
     CONSTRAINT attachments_size_bytes_check CHECK (size_bytes > 0),
-    CONSTRAINT attachments_sha256_check CHECK (sha256 ~ '^[0-9a-f]{64}$'),
-    CONSTRAINT attachments_thumbnail_sha256_check CHECK (thumbnail_sha256 ~ '^[0-9a-f]{64}$'),
+    CONSTRAINT attachments_sha256_check CHECK (sha256 ~ '^[0-9a-f]{{64}}$'),
+    CONSTRAINT attachments_thumbnail_sha256_check CHECK (thumbnail_sha256 ~ '^[0-9a-f]{{64}}$'),
     CONSTRAINT attachments_request_id_fkey FOREIGN KEY (request_id)
-        REFERENCES service_requests (request_id) ON DELETE CASCADE,
+        REFERENCES {table()} (request_id) ON DELETE CASCADE,
     CONSTRAINT attachments_event_id_fkey FOREIGN KEY (event_id)
         REFERENCES event_log (event_id) ON DELETE SET NULL,
     CONSTRAINT attachments_company_id_fkey FOREIGN KEY (company_id)
@@ -65,6 +73,7 @@ CREATE TABLE attachments (
         REFERENCES contacts (contact_id) ON DELETE SET NULL
 )
 """
+
 
 # An index on a table created in this same transaction: nobody else can see
 # the table yet, so there is nothing for CONCURRENTLY to spare.
@@ -77,7 +86,7 @@ INDEXES = {
 
 
 def upgrade():
-    op.execute(CREATE_TABLE)
+    op.execute(create_table_sql())
     op.execute(
         "COMMENT ON TABLE attachments IS"
         " 'Photos and documents on requests; the bytes are in attachment storage'"
