@@ -37,8 +37,10 @@ Create Date: 2026-12-04
 """
 
 from alembic import op
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
-from migrations.requests_rebuild import table
+from migrations.requests_rebuild import lock_in_short_attempts_sql, table
 
 revision = "0007_verified_domains"
 down_revision = "0006_reliable_delivery"
@@ -233,6 +235,11 @@ def upgrade():
     op.execute(CREATE_DOMAIN_CLAIMS)
     op.execute("CREATE INDEX idx_domain_claims_domain ON domain_claims (domain)")
 
+    # ADD COLUMN needs ACCESS EXCLUSIVE on companies, held until COMMIT: readers
+    # of companies wait from here on. Taken in short attempts, so that none of
+    # them queues long behind the request while an older transaction still
+    # reads companies (see requests_rebuild.lock_in_short_attempts_sql).
+    op.execute(lock_in_short_attempts_sql("companies"))
     op.execute("ALTER TABLE companies ADD COLUMN emerged_from_address TEXT")
     op.execute(EMERGED)
     op.execute(MERGES)
@@ -255,6 +262,33 @@ def upgrade():
         " CHECK (status IN ('pending', 'sent', 'failed', 'expired', 'withheld')) NOT VALID"
     )
     op.execute(VALIDATE_STATUS_CHECK)
+
+
+def data_a_downgrade_discards(connection: Connection) -> list[str]:
+    """Claims and mail the downgrade would drop or give up on (env.py asks first).
+
+    Claims this upgrade made from domains it took off a company are not lost:
+    the downgrade puts those domains back. Merged suppliers stay merged, and a
+    withheld message becoming failed is no loss: neither was sent.
+    """
+    claims, verified, uncomposed = connection.execute(
+        text(
+            "SELECT (SELECT count(*) FROM domain_claims WHERE unverified_registration IS NULL),"
+            "       (SELECT count(*) FROM domain_claims"
+            "         WHERE unverified_registration IS NULL AND verified_at IS NOT NULL),"
+            "       (SELECT count(*) FROM outbox_messages"
+            "         WHERE status = 'pending' AND context IS NOT NULL AND text_body IS NULL)"
+        )
+    ).one()
+    lost = []
+    if claims:
+        lost.append(
+            f"domain_claims: {claims} domain claims made since the upgrade ({verified} verified; "
+            "a verified domain stays on its company, the claim and its token go)"
+        )
+    if uncomposed:
+        lost.append(f"outbox_messages: {uncomposed} messages not yet composed would never be sent")
+    return lost
 
 
 def downgrade():

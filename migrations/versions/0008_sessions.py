@@ -25,6 +25,8 @@ Create Date: 2026-12-05
 """
 
 from alembic import op
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 from migrations.requests_rebuild import table
 
@@ -139,6 +141,40 @@ def upgrade():
         op.execute(f"-- squawk-ignore require-concurrent-index-creation\n{statement}")
     op.execute(fill_company_recipients_sql())
     op.execute(KEYS_OF_COMPANY_RECIPIENTS)
+
+
+def data_a_downgrade_discards(connection: Connection) -> list[str]:
+    """What dropping the three tables loses (env.py asks first).
+
+    Addresses a fleet sent a request to are not lost: the upgrade records them
+    again from service_requests. Other addresses (invitations) are.
+    """
+    sessions, invitations, revoked, addresses = connection.execute(
+        text(
+            "SELECT (SELECT count(*) FROM web_sessions"
+            "         WHERE ended_at IS NULL AND expires_at > now() AT TIME ZONE 'UTC'),"
+            "       (SELECT count(*) FROM invitations),"
+            "       (SELECT count(*) FROM invitations WHERE revoked_at IS NOT NULL),"
+            "       (SELECT count(*) FROM company_recipients cr"
+            "         WHERE NOT EXISTS (SELECT 1 FROM service_requests r"
+            "                            WHERE r.fleet_company_id = cr.company_id"
+            "                              AND lower(btrim(r.supplier_email)) = cr.address))"
+        )
+    ).one()
+    lost = []
+    if sessions:
+        lost.append(f"web_sessions: {sessions} signed-in sessions would end")
+    if invitations:
+        lost.append(
+            f"invitations: {invitations} invitations, {revoked} of them revoked (the links "
+            "of revoked ones would work again while their inviter is a contact)"
+        )
+    if addresses:
+        lost.append(
+            f"company_recipients: {addresses} addresses written to other than by a request "
+            "(they would count as new addresses again)"
+        )
+    return lost
 
 
 def downgrade():

@@ -21,6 +21,8 @@ Create Date: 2026-12-03
 """
 
 from alembic import op
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 from migrations.requests_rebuild import table
 
@@ -95,6 +97,19 @@ def upgrade():
         op.execute(
             f"-- squawk-ignore require-concurrent-index-creation\nCREATE INDEX {name} ON {target}"
         )
+
+
+def data_a_downgrade_discards(connection: Connection) -> list[str]:
+    """The record of which file belongs to which request (env.py asks first)."""
+    files, requests = connection.execute(
+        text("SELECT count(*), count(DISTINCT request_id) FROM attachments")
+    ).one()
+    if not files:
+        return []
+    return [
+        f"attachments: {files} photos and documents on {requests} requests (the files stay in "
+        "attachment storage, but nothing says which request they belong to)"
+    ]
 
 
 def downgrade():
