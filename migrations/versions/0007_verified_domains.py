@@ -31,6 +31,17 @@ would only bring the bug back (the merge events say what was merged). Mail
 0006 cannot represent: ``withheld`` becomes ``failed``, and a message still
 waiting to be composed is ``expired`` (the person asks again).
 
+Locks (held until COMMIT, the upgrade being one transaction): adding
+``emerged_from_address`` takes ACCESS EXCLUSIVE on ``companies``, tried in
+short attempts (``requests_rebuild.lock_in_short_attempts_sql``): readers of
+companies wait from there until COMMIT, through whatever later revisions of
+the run do (about 3 s per million requests on a v1 upgrade, mostly 0008's
+fill; see docs/deployment.md). Moving requests to the supplier that stays
+goes through ``requests_rebuild.table()``: during a v1 upgrade, onto the
+service_requests 0002 is building, which no one else sees yet.
+``outbox_messages`` is only locked against its own readers on a database
+already at 0006 (on a v1 upgrade, 0003 created it in the same transaction).
+
 Revision ID: 0007_verified_domains
 Revises: 0006_reliable_delivery
 Create Date: 2026-12-04

@@ -16,8 +16,14 @@
   ``supplier_email``, so the addresses a fleet already worked with are not new.
 
 Only new tables: nothing existing is rewritten or locked beyond the reads of
-``service_requests`` that fill ``company_recipients`` (one GROUP BY).
-``downgrade`` drops the three tables, which restores 0006's schema exactly.
+``service_requests`` that fill ``company_recipients`` (one GROUP BY; during a
+v1 upgrade, of the service_requests 0002 is building, through
+``requests_rebuild.table()``, so it runs before the swap) and the SHARE ROW
+EXCLUSIVE locks of the new foreign keys on ``companies`` and ``contacts``
+(writers wait a moment, readers go on). ``company_recipients`` gets its key,
+index and foreign key once it is filled.
+``downgrade`` drops the three tables, which restores 0007's schema exactly;
+``data_a_downgrade_discards`` says what that loses first.
 
 Revision ID: 0008_sessions
 Revises: 0007_verified_domains
@@ -121,13 +127,10 @@ INDEXES = [
 
 KEYS_OF_COMPANY_RECIPIENTS = """
 -- Added to the table created and filled above (see CREATE_COMPANY_RECIPIENTS).
--- squawk-ignore require-statement-timeout
 ALTER TABLE company_recipients ADD CONSTRAINT company_recipients_pkey PRIMARY KEY (company_id, address);
--- squawk-ignore require-concurrent-index-creation
 CREATE INDEX idx_company_recipients_first ON company_recipients (company_id, first_written_at);
 -- Checked at once: NOT VALID would only leave the check for later, and no
 -- one else sees the table yet.
--- squawk-ignore constraint-missing-not-valid
 ALTER TABLE company_recipients ADD CONSTRAINT company_recipients_company_id_fkey
     FOREIGN KEY (company_id) REFERENCES companies (company_id) ON DELETE CASCADE;
 """

@@ -9,7 +9,10 @@ carries them.
 
 Nothing existing is rewritten or locked for long: the table is new, and its
 foreign keys only take a SHARE ROW EXCLUSIVE lock on the tables they point at
-for the moment it takes to add them (an empty table has nothing to check).
+(writers wait, readers go on) until COMMIT, the upgrade being one
+transaction; an empty table has nothing to check. During a v1 upgrade its
+foreign key to service_requests points at the table 0002 is building
+(``requests_rebuild.table()``), which the swap renames: the key follows it.
 
 Downgrading drops the table, and with it the record of which file belongs to
 which request; the files stay in storage (``flask fleetos attachments gc``
