@@ -35,8 +35,8 @@ Locks (held until COMMIT, the upgrade being one transaction): adding
 ``emerged_from_address`` takes ACCESS EXCLUSIVE on ``companies``, tried in
 short attempts (``requests_rebuild.lock_in_short_attempts_sql``): readers of
 companies wait from there until COMMIT, through whatever later revisions of
-the run do (about 3 s per million requests on a v1 upgrade, mostly 0008's
-fill; see docs/deployment.md). Moving requests to the supplier that stays
+the run do (3 to 7 s per million requests on a v1 upgrade on a busy 2-core
+machine, mostly 0008's fill; see docs/deployment.md). Moving requests to the supplier that stays
 goes through ``requests_rebuild.table()``: during a v1 upgrade, onto the
 service_requests 0002 is building, which no one else sees yet.
 ``outbox_messages`` is only locked against its own readers on a database
