@@ -24,7 +24,8 @@ What it does and measures:
 3. During each upgrade a probe thread with its own autocommit connection
    repeats a primary-key lookup on service_requests every ``--interval-ms`` and
    records every latency: the longest is the longest a concurrent reader was
-   blocked.
+   blocked. A second probe does the same on companies (0007 adds a column to
+   it, which locks its readers out until COMMIT).
 4. Prints wall time and longest blocked read of both, the two ratios
    (new / old), and ``flask fleetos verify``'s last line for the new upgrade.
    The databases are dropped at the end unless ``--keep`` is given.
@@ -301,6 +302,13 @@ def row_counts(db_url: str) -> dict[str, float]:
     return counts
 
 
+def probe_company_id(db_url: str) -> str:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT company_id FROM companies ORDER BY name LIMIT 1").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
 def probe_request_id(db_url: str, requests: int) -> str:
     with psycopg.connect(db_url) as conn:
         row = conn.execute(
@@ -315,9 +323,14 @@ def probe_request_id(db_url: str, requests: int) -> str:
 # ---------------------------------------------------------------------------
 
 
+REQUEST_LOOKUP = "SELECT request_id, status FROM service_requests WHERE request_id = %s"
+COMPANY_LOOKUP = "SELECT company_id, name FROM companies WHERE company_id = %s"
+
+
 def probe(
     db_url: str,
-    request_id: str,
+    query: str,
+    key: str,
     stop: threading.Event,
     started: list[float],
     interval: float,
@@ -326,13 +339,12 @@ def probe(
     """Repeat a primary-key lookup until ``stop`` is set (or the hard cap), timing each."""
     deadline = time.monotonic() + HARD_CAP_SECONDS
     worst = 0.0
-    query = "SELECT request_id, status FROM service_requests WHERE request_id = %s"
     try:
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute(f"SET statement_timeout = '{HARD_CAP_SECONDS}s'")
             while not stop.is_set() and time.monotonic() < deadline:
                 t0 = time.perf_counter()
-                conn.execute(query, (request_id,)).fetchone()
+                conn.execute(query, (key,)).fetchone()
                 elapsed = time.perf_counter() - t0
                 if elapsed > worst:
                     worst = elapsed
@@ -349,12 +361,17 @@ class UpgradeRun:
     exit_status: int
     wall: float
     probe: ProbeResult
+    companies_probe: ProbeResult
     output: str
     load_before: float
 
     @property
     def longest_read(self) -> float:
         return max(self.probe.latencies, default=float("nan"))
+
+    @property
+    def longest_companies_read(self) -> float:
+        return max(self.companies_probe.latencies, default=float("nan"))
 
 
 def run_new(db_url: str) -> tuple[int, str]:
@@ -402,22 +419,34 @@ def run_old(db_url: str) -> tuple[int, str]:
 APPROACHES: dict[str, Callable[[str], tuple[int, str]]] = {"new": run_new, "old": run_old}
 
 
-def timed_upgrade(approach: str, db_url: str, request_id: str, interval: float) -> UpgradeRun:
-    result = ProbeResult()
+def timed_upgrade(
+    approach: str, db_url: str, request_id: str, company_id: str, interval: float
+) -> UpgradeRun:
+    result, companies_result = ProbeResult(), ProbeResult()
     stop = threading.Event()
     started: list[float] = []
-    thread = threading.Thread(
-        target=probe, args=(db_url, request_id, stop, started, interval, result), daemon=True
-    )
+    threads = [
+        threading.Thread(
+            target=probe,
+            args=(db_url, query, key, stop, started, interval, into),
+            daemon=True,
+        )
+        for query, key, into in (
+            (REQUEST_LOOKUP, request_id, result),
+            (COMPANY_LOOKUP, company_id, companies_result),
+        )
+    ]
     load = os.getloadavg()[0]
-    thread.start()
+    for thread in threads:
+        thread.start()
     time.sleep(0.5)  # a few unblocked probes first, as a baseline
     started.append(time.perf_counter())
     code, output = APPROACHES[approach](db_url)
     wall = time.perf_counter() - started[0]
     stop.set()
-    thread.join(timeout=60)
-    return UpgradeRun(approach, code, wall, result, output, load)
+    for thread in threads:
+        thread.join(timeout=60)
+    return UpgradeRun(approach, code, wall, result, companies_result, output, load)
 
 
 # ---------------------------------------------------------------------------
@@ -435,19 +464,22 @@ def print_counts(counts: dict[str, float]) -> None:
 def print_runs(runs: list[UpgradeRun]) -> None:
     print(
         "| round | approach | exit | wall time | longest blocked SELECT | SELECTs | SELECT p50 "
-        "| load before |"
+        "| longest blocked SELECT of companies | load before |"
     )
-    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for number, run in enumerate(runs, start=1):
         p50 = statistics.median(run.probe.latencies) * 1000 if run.probe.latencies else 0
         print(
             f"| {(number + 1) // 2} | {run.approach} | {run.exit_status} | {run.wall:.2f} s "
             f"| {run.longest_read:.3f} s (at {run.probe.worst_at:.2f} s) "
-            f"| {len(run.probe.latencies):,} | {p50:.2f} ms | {run.load_before:.2f} |"
+            f"| {len(run.probe.latencies):,} | {p50:.2f} ms "
+            f"| {run.longest_companies_read:.3f} s (at {run.companies_probe.worst_at:.2f} s) "
+            f"| {run.load_before:.2f} |"
         )
     for run in runs:
-        if run.probe.error:
-            print(f"probe error ({run.approach}): {run.probe.error}")
+        for probed in (run.probe, run.companies_probe):
+            if probed.error:
+                print(f"probe error ({run.approach}): {probed.error}")
         if run.exit_status != 0:
             print(f"{run.approach} upgrade output (tail):")
             print("\n".join(run.output.strip().splitlines()[-15:]))
@@ -462,6 +494,8 @@ def print_ratios(runs: list[UpgradeRun]) -> None:
         print(f"ratio new/old, {label}: {shown}")
     worst = max(run.longest_read for run in new)
     print(f"longest blocked SELECT of the new upgrade, all rounds: {worst:.3f} s")
+    worst = max(run.longest_companies_read for run in new)
+    print(f"longest blocked SELECT of companies, new upgrade, all rounds: {worst:.3f} s")
 
 
 def run_verify(db_url: str) -> None:
@@ -529,6 +563,7 @@ def main() -> int:
         vacuum_s = timed("VACUUM ANALYZE", vacuum_analyze, template_url)
         counts = row_counts(template_url)
         request_id = probe_request_id(template_url, args.requests)
+        company_id = probe_company_id(template_url)
 
         runs: list[UpgradeRun] = []
         for round_number in range(1, args.rounds + 1):
@@ -543,6 +578,7 @@ def main() -> int:
                         approach,
                         database_url(args.server_url, name),
                         request_id,
+                        company_id,
                         args.interval_ms / 1000,
                     )
                 )

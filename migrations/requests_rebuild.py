@@ -81,6 +81,41 @@ def index_name(name: str) -> str:
     return NEW_NAME_PREFIX + name if _Run.pending else name
 
 
+def lock_in_short_attempts_sql(table_name: str, mode: str = "ACCESS EXCLUSIVE") -> str:
+    """SQL that locks ``table_name`` in attempts of SWAP_LOCK_ATTEMPT, within lock_timeout in all.
+
+    A lock request that waits (behind a long transaction still reading the
+    table) makes every reader that comes after it wait too. Tried in short
+    attempts with pauses between them, no reader queues behind it longer than
+    one attempt. The attempts stop after lock_timeout (MIGRATION_LOCK_TIMEOUT)
+    in all, with the usual lock_not_available error, and the upgrade changes
+    nothing.
+    """
+    return f"""
+DO $$
+DECLARE
+    configured text := current_setting('lock_timeout');
+    budget interval := current_setting('lock_timeout')::interval;
+    deadline timestamptz := clock_timestamp() + current_setting('lock_timeout')::interval;
+BEGIN
+    PERFORM set_config('lock_timeout', '{SWAP_LOCK_ATTEMPT}', true);
+    LOOP
+        BEGIN
+            LOCK TABLE {table_name} IN {mode} MODE;
+            EXIT;
+        EXCEPTION WHEN lock_not_available THEN
+            IF budget > interval '0' AND clock_timestamp() >= deadline THEN
+                RAISE;
+            END IF;
+        END;
+        PERFORM pg_sleep({SWAP_LOCK_PAUSE_SECONDS});
+    END LOOP;
+    PERFORM set_config('lock_timeout', configured, true);
+END
+$$;
+"""
+
+
 def swap_sql() -> str:
     """SQL that replaces the v1 service_requests by NEW_TABLE (env.py, before COMMIT)."""
     return f"""
@@ -95,28 +130,7 @@ def swap_sql() -> str:
 -- transaction still reading the v1 table) waits at most that long. The
 -- attempts stop after lock_timeout (MIGRATION_LOCK_TIMEOUT) in all, with the
 -- usual lock_not_available error, and the upgrade changes nothing.
-DO $$
-DECLARE
-    configured text := current_setting('lock_timeout');
-    budget interval := current_setting('lock_timeout')::interval;
-    deadline timestamptz := clock_timestamp() + current_setting('lock_timeout')::interval;
-BEGIN
-    PERFORM set_config('lock_timeout', '{SWAP_LOCK_ATTEMPT}', true);
-    LOOP
-        BEGIN
-            LOCK TABLE service_requests IN ACCESS EXCLUSIVE MODE;
-            EXIT;
-        EXCEPTION WHEN lock_not_available THEN
-            IF budget > interval '0' AND clock_timestamp() >= deadline THEN
-                RAISE;
-            END IF;
-        END;
-        PERFORM pg_sleep({SWAP_LOCK_PAUSE_SECONDS});
-    END LOOP;
-    PERFORM set_config('lock_timeout', configured, true);
-END
-$$;
-
+{lock_in_short_attempts_sql("service_requests")}
 -- Everything of the v1 table must be on the new one before the v1 table goes.
 DO $$
 DECLARE

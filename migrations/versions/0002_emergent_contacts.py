@@ -34,12 +34,20 @@ Locks, in order (all held until COMMIT, the upgrade being one transaction):
 2. New tables (contacts, event_log, the new service_requests) are invisible
    to other sessions until COMMIT: filling and indexing them blocks no one.
    Foreign keys from them take SHARE ROW EXCLUSIVE on users, companies and
-   contacts (writers wait; they already do).
+   contacts, and event_log's on the v1 service_requests; so does the guard
+   trigger on users (writers wait; they already do; readers go on). New
+   supplier companies are inserted under ROW EXCLUSIVE on companies, which
+   conflicts with no reader either.
 3. The swap (env.py, after the last revision of the run, or before the first
-   one not marked REBUILD_AWARE): ACCESS EXCLUSIVE on the v1 service_requests,
-   then DROP and RENAME. Readers of service_requests wait from here to COMMIT,
-   a few milliseconds when every revision is REBUILD_AWARE; the lock is tried
-   in short attempts so no reader queues long behind it.
+   one not marked REBUILD_AWARE; every revision up to 0011 is): ACCESS
+   EXCLUSIVE on the v1 service_requests, then DROP and RENAME. Readers of
+   service_requests wait from here to COMMIT: 0.02 to 0.25 s measured on a
+   million requests on a busy machine; the lock is tried in short attempts so
+   no reader queues long behind it.
+
+Later revisions of the same run take their own locks (see their docstrings):
+0007_verified_domains's ADD COLUMN locks readers of companies out from there
+until COMMIT.
 
 lock_timeout (env.py) bounds the wait for each lock. Disk: while it runs the
 database holds the v1 table and the new one, with both sets of indexes; the

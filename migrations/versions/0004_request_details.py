@@ -10,9 +10,12 @@ Locks. The upgrade is one transaction, and every lock is held until COMMIT:
 
 * Upgrading a v1 database (0002 in the same run), the columns, the check and
   the index go onto the service_requests that 0002 is building
-  (``migrations/requests_rebuild.py``), which no other session can see yet:
-  they block no one. Only ``idx_event_log_request`` locks a visible table:
-  SHARE on event_log, which v1 neither reads nor writes.
+  (``migrations/requests_rebuild.py``), and ``idx_event_log_request`` onto
+  the event_log 0002 created: no other session can see either table yet, so
+  they block no one. (The ALTER still scans the new table once, to validate
+  the check.)
+* On a database already at 0003, ``idx_event_log_request`` builds under a
+  SHARE lock on event_log: v2 writers of event_log wait, readers go on.
 * On a database already at 0003, service_requests is changed in place. The
   index builds first, under a SHARE lock (writers wait, readers go on). Then
   one ALTER adds the columns and the check: it takes an ACCESS EXCLUSIVE lock

@@ -24,11 +24,16 @@ from email.utils import parseaddr
 import sqlalchemy as sa
 from alembic import op
 from flask import current_app
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 revision = "0006_reliable_delivery"
 down_revision = "0005_dashboard"
 branch_labels = None
 depends_on = None
+# Does not touch service_requests (only outbox_messages, created by 0003 in the
+# same run on a v1 upgrade), so it runs before 0002's swap (requests_rebuild.py).
+REBUILD_AWARE = True
 
 CHANNEL = "fleetos_outbox"
 
@@ -103,6 +108,25 @@ def upgrade():
         " WHEN (NEW.status = 'pending' AND NEW.next_attempt_at <= now())"
         " EXECUTE FUNCTION fleetos_outbox_notify()"
     )
+
+
+def data_a_downgrade_discards(connection: Connection) -> list[str]:
+    """Mail not yet sent whose Message-ID or expiry the downgrade would drop (env.py asks first).
+
+    An expired message becoming failed is no loss: neither was sent.
+    """
+    unsent = connection.execute(
+        text(
+            "SELECT count(*) FROM outbox_messages WHERE status = 'pending'"
+            " AND (email_message_id IS NOT NULL OR expires_at IS NOT NULL)"
+        )
+    ).scalar()
+    if not unsent:
+        return []
+    return [
+        f"outbox_messages: {unsent} messages not yet sent would lose their Message-ID or "
+        "expiry (a receiver could get one twice, or after its link has expired)"
+    ]
 
 
 def downgrade():

@@ -31,17 +31,36 @@ would only bring the bug back (the merge events say what was merged). Mail
 0006 cannot represent: ``withheld`` becomes ``failed``, and a message still
 waiting to be composed is ``expired`` (the person asks again).
 
+Locks (held until COMMIT, the upgrade being one transaction): adding
+``emerged_from_address`` takes ACCESS EXCLUSIVE on ``companies``, tried in
+short attempts (``requests_rebuild.lock_in_short_attempts_sql``): readers of
+companies wait from there until COMMIT, through whatever later revisions of
+the run do (3 to 7 s per million requests on a v1 upgrade on a busy 2-core
+machine, mostly 0008's fill; see docs/deployment.md). Moving requests to the supplier that stays
+goes through ``requests_rebuild.table()``: during a v1 upgrade, onto the
+service_requests 0002 is building, which no one else sees yet.
+``outbox_messages`` is only locked against its own readers on a database
+already at 0006 (on a v1 upgrade, 0003 created it in the same transaction).
+
 Revision ID: 0007_verified_domains
 Revises: 0006_reliable_delivery
 Create Date: 2026-12-04
 """
 
 from alembic import op
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from migrations.requests_rebuild import lock_in_short_attempts_sql, table
 
 revision = "0007_verified_domains"
 down_revision = "0006_reliable_delivery"
 branch_labels = None
 depends_on = None
+# Reads and moves requests through requests_rebuild.table() (during a v1
+# upgrade, supplier_company_id is only on the table 0002 is building), so it
+# runs before the swap.
+REBUILD_AWARE = True
 
 SOURCE = "0007_verified_domains"
 
@@ -100,48 +119,53 @@ SELECT company_id AS merged_id, address,
   FROM fleetos_0007_emerged
 """
 
-RECORD_MERGES = f"""
+
+def record_merges_sql() -> str:
+    return f"""
 INSERT INTO event_log (event_type, company_id, metadata)
 SELECT 'company.merged', m.kept_id,
        jsonb_build_object(
            'source', '{SOURCE}', 'address', m.address, 'merged_company_id', c.company_id,
            'merged_name', c.name, 'merged_created_at', c.created_at,
-           'requests', (SELECT count(*) FROM service_requests r
+           'requests', (SELECT count(*) FROM {table()} r
                          WHERE r.supplier_company_id = c.company_id))
   FROM fleetos_0007_merges m
   JOIN companies c ON c.company_id = m.merged_id
  WHERE m.merged_id <> m.kept_id
 """
 
-MOVE_TO_KEPT = [
-    # The status counts follow by their trigger (0005).
-    """
-UPDATE service_requests r SET supplier_company_id = m.kept_id
+
+def move_to_kept_sql() -> list[str]:
+    return [
+        # The status counts follow by their trigger (0005).
+        f"""
+UPDATE {table()} r SET supplier_company_id = m.kept_id
   FROM fleetos_0007_merges m
  WHERE r.supplier_company_id = m.merged_id AND m.merged_id <> m.kept_id
 """,
-    """
+        """
 UPDATE contacts k SET company_id = m.kept_id
   FROM fleetos_0007_merges m
  WHERE k.company_id = m.merged_id AND m.merged_id <> m.kept_id
 """,
-    """
+        """
 UPDATE event_log e SET company_id = m.kept_id
   FROM fleetos_0007_merges m
  WHERE e.company_id = m.merged_id AND m.merged_id <> m.kept_id
 """,
-    # Nothing refers to them any more (their zeroed counts go with them).
-    """
+        # Nothing refers to them any more (their zeroed counts go with them).
+        """
 DELETE FROM companies c
  USING fleetos_0007_merges m
  WHERE c.company_id = m.merged_id AND m.merged_id <> m.kept_id
 """,
-    """
+        """
 UPDATE companies c SET emerged_from_address = m.address
   FROM fleetos_0007_merges m
  WHERE c.company_id = m.kept_id AND m.merged_id = m.kept_id
 """,
-]
+    ]
+
 
 ADD_EMERGED_UNIQUE = """
 -- companies is small (one row per company) and the whole upgrade is one
@@ -222,11 +246,16 @@ def upgrade():
     op.execute(CREATE_DOMAIN_CLAIMS)
     op.execute("CREATE INDEX idx_domain_claims_domain ON domain_claims (domain)")
 
+    # ADD COLUMN needs ACCESS EXCLUSIVE on companies, held until COMMIT: readers
+    # of companies wait from here on. Taken in short attempts, so that none of
+    # them queues long behind the request while an older transaction still
+    # reads companies (see requests_rebuild.lock_in_short_attempts_sql).
+    op.execute(lock_in_short_attempts_sql("companies"))
     op.execute("ALTER TABLE companies ADD COLUMN emerged_from_address TEXT")
     op.execute(EMERGED)
     op.execute(MERGES)
-    op.execute(RECORD_MERGES)
-    for statement in MOVE_TO_KEPT:
+    op.execute(record_merges_sql())
+    for statement in move_to_kept_sql():
         op.execute(statement)
     op.execute(ADD_EMERGED_UNIQUE)
     op.execute(USE_EMERGED_UNIQUE)
@@ -244,6 +273,33 @@ def upgrade():
         " CHECK (status IN ('pending', 'sent', 'failed', 'expired', 'withheld')) NOT VALID"
     )
     op.execute(VALIDATE_STATUS_CHECK)
+
+
+def data_a_downgrade_discards(connection: Connection) -> list[str]:
+    """Claims and mail the downgrade would drop or give up on (env.py asks first).
+
+    Claims this upgrade made from domains it took off a company are not lost:
+    the downgrade puts those domains back. Merged suppliers stay merged, and a
+    withheld message becoming failed is no loss: neither was sent.
+    """
+    claims, verified, uncomposed = connection.execute(
+        text(
+            "SELECT (SELECT count(*) FROM domain_claims WHERE unverified_registration IS NULL),"
+            "       (SELECT count(*) FROM domain_claims"
+            "         WHERE unverified_registration IS NULL AND verified_at IS NOT NULL),"
+            "       (SELECT count(*) FROM outbox_messages"
+            "         WHERE status = 'pending' AND context IS NOT NULL AND text_body IS NULL)"
+        )
+    ).one()
+    lost = []
+    if claims:
+        lost.append(
+            f"domain_claims: {claims} domain claims made since the upgrade ({verified} verified; "
+            "a verified domain stays on its company, the claim and its token go)"
+        )
+    if uncomposed:
+        lost.append(f"outbox_messages: {uncomposed} messages not yet composed would never be sent")
+    return lost
 
 
 def downgrade():

@@ -9,7 +9,10 @@ carries them.
 
 Nothing existing is rewritten or locked for long: the table is new, and its
 foreign keys only take a SHARE ROW EXCLUSIVE lock on the tables they point at
-for the moment it takes to add them (an empty table has nothing to check).
+(writers wait, readers go on) until COMMIT, the upgrade being one
+transaction; an empty table has nothing to check. During a v1 upgrade its
+foreign key to service_requests points at the table 0002 is building
+(``requests_rebuild.table()``), which the swap renames: the key follows it.
 
 Downgrading drops the table, and with it the record of which file belongs to
 which request; the files stay in storage (``flask fleetos attachments gc``
@@ -21,13 +24,23 @@ Create Date: 2026-12-03
 """
 
 from alembic import op
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from migrations.requests_rebuild import table
 
 revision = "0011_attachments"
 down_revision = "0010_replies"
 branch_labels = None
 depends_on = None
+# Its foreign key references requests_rebuild.table(), so it runs before the
+# swap: during a v1 upgrade it points at the table 0002 is building, which the
+# swap renames to service_requests (a foreign key follows a table by its oid).
+REBUILD_AWARE = True
 
-CREATE_TABLE = """
+
+def create_table_sql() -> str:
+    return f"""
 CREATE TABLE attachments (
     attachment_id UUID DEFAULT gen_random_uuid() NOT NULL,
     request_id UUID NOT NULL,
@@ -53,10 +66,10 @@ CREATE TABLE attachments (
     CONSTRAINT attachments_content_type_check
         CHECK (content_type IN ('image/jpeg', 'image/png', 'image/webp', 'application/pdf')),
     CONSTRAINT attachments_size_bytes_check CHECK (size_bytes > 0),
-    CONSTRAINT attachments_sha256_check CHECK (sha256 ~ '^[0-9a-f]{64}$'),
-    CONSTRAINT attachments_thumbnail_sha256_check CHECK (thumbnail_sha256 ~ '^[0-9a-f]{64}$'),
+    CONSTRAINT attachments_sha256_check CHECK (sha256 ~ '^[0-9a-f]{{64}}$'),
+    CONSTRAINT attachments_thumbnail_sha256_check CHECK (thumbnail_sha256 ~ '^[0-9a-f]{{64}}$'),
     CONSTRAINT attachments_request_id_fkey FOREIGN KEY (request_id)
-        REFERENCES service_requests (request_id) ON DELETE CASCADE,
+        REFERENCES {table()} (request_id) ON DELETE CASCADE,
     CONSTRAINT attachments_event_id_fkey FOREIGN KEY (event_id)
         REFERENCES event_log (event_id) ON DELETE SET NULL,
     CONSTRAINT attachments_company_id_fkey FOREIGN KEY (company_id)
@@ -65,6 +78,7 @@ CREATE TABLE attachments (
         REFERENCES contacts (contact_id) ON DELETE SET NULL
 )
 """
+
 
 # An index on a table created in this same transaction: nobody else can see
 # the table yet, so there is nothing for CONCURRENTLY to spare.
@@ -77,7 +91,7 @@ INDEXES = {
 
 
 def upgrade():
-    op.execute(CREATE_TABLE)
+    op.execute(create_table_sql())
     op.execute(
         "COMMENT ON TABLE attachments IS"
         " 'Photos and documents on requests; the bytes are in attachment storage'"
@@ -86,6 +100,19 @@ def upgrade():
         op.execute(
             f"-- squawk-ignore require-concurrent-index-creation\nCREATE INDEX {name} ON {target}"
         )
+
+
+def data_a_downgrade_discards(connection: Connection) -> list[str]:
+    """The record of which file belongs to which request (env.py asks first)."""
+    files, requests = connection.execute(
+        text("SELECT count(*), count(DISTINCT request_id) FROM attachments")
+    ).one()
+    if not files:
+        return []
+    return [
+        f"attachments: {files} photos and documents on {requests} requests (the files stay in "
+        "attachment storage, but nothing says which request they belong to)"
+    ]
 
 
 def downgrade():

@@ -87,9 +87,9 @@ def migrate(url: str, revision: str = "head") -> None:
         upgrade(revision=revision)
 
 
-def migrate_down(url: str, revision: str) -> None:
+def migrate_down(url: str, revision: str, *, discard_v2_data: bool = False) -> None:
     with app_for(url):
-        downgrade(revision=revision)
+        downgrade(revision=revision, x_arg=["discard-v2-data=yes"] if discard_v2_data else None)
 
 
 V1_TABLES = ("companies", "users", "service_requests")

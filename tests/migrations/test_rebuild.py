@@ -127,7 +127,45 @@ def test_a_revision_not_written_for_the_rebuild_runs_after_the_swap(
     table = requests_rebuild.table
     monkeypatch.setattr(requests_rebuild, "table", lambda: tables.append(table()) or tables[-1])
     migrate(v1_database)
-    # 0004 built on the new table before the swap; 0005 came after it, the ordinary way.
-    assert tables == [requests_rebuild.NEW_TABLE, "service_requests"]
+    # 0004 built on the new table before the swap; 0005 and every revision after it
+    # came after the swap, the ordinary way.
+    assert len(tables) > 2
+    assert tables == [requests_rebuild.NEW_TABLE] + ["service_requests"] * (len(tables) - 1)
     assert dump(v1_database, "--schema-only") == dump(reference, "--schema-only")
+    assert flask_cli(v1_database, "fleetos", "verify").returncode == 0
+
+
+def test_every_revision_of_a_v1_upgrade_runs_before_the_swap():
+    """Readers wait only for the swap: no revision of the chain runs after it (REBUILD_AWARE)."""
+    sql = migration_sql("0001_fleetos_v1:head")
+    swap = sql.index("LOCK TABLE service_requests IN ACCESS EXCLUSIVE MODE")
+    last_revision = sql.rindex("-- Running upgrade")
+    last_statement = sql.rindex("UPDATE alembic_version")
+    assert last_revision < last_statement < swap
+    assert sql.count("LOCK TABLE service_requests IN ACCESS EXCLUSIVE MODE") == 1
+
+
+def test_new_tables_reference_the_rebuilt_table_and_keep_their_keys(v1_database):
+    """attachments' foreign key, made against the table being built, follows it through the swap."""
+    migrate(v1_database)
+    children = {
+        child
+        for (child,) in query(
+            v1_database,
+            "SELECT conrelid::regclass::text FROM pg_constraint"
+            " WHERE contype = 'f' AND confrelid = 'service_requests'::regclass",
+        )
+    }
+    assert {"attachments", "event_log"} <= children
+    (request_id, company_id) = query(
+        v1_database, "SELECT request_id, fleet_company_id FROM service_requests LIMIT 1"
+    )[0]
+    execute(
+        v1_database,
+        "INSERT INTO attachments (request_id, company_id, filename, content_type, size_bytes,"
+        f" sha256) VALUES ('{request_id}', '{company_id}', 'a.pdf', 'application/pdf', 10,"
+        f" '{'ab' * 32}');"
+        f" DELETE FROM service_requests WHERE request_id = '{request_id}'",
+    )
+    assert query(v1_database, "SELECT count(*) FROM attachments") == [(0,)]  # cascaded
     assert flask_cli(v1_database, "fleetos", "verify").returncode == 0
