@@ -263,7 +263,7 @@ def test_a_new_request_appears_at_the_top_by_itself(new_context: NewContext, liv
         "Coolant leak under the cab", timeout=TIMEOUT_MS
     )
     expect(newest.locator(".priority")).to_have_text("high")
-    expect(newest.locator(".request-party")).to_have_text(FLEET_NAME)
+    expect(newest.locator(".request-party")).to_have_text(f"{FLEET_NAME} (acme-fleet.com)")
     expect(rows(shop)).to_have_count(13)
     expect_counts(shop, new=13)
     expect_not_reloaded(shop)
