@@ -20,9 +20,9 @@ from sqlalchemy import select
 
 from ..contacts import ContactService
 from ..extensions import db
-from ..models import Contact, ServiceRequest
-from ..outbox import queue_for_worker, queue_mail
-from .links import Purpose, link_url, make_token, site_path
+from ..models import Contact, HeldReply, ServiceRequest
+from ..outbox import ReplyAs, queue_for_worker, queue_mail
+from .links import Purpose, external_url, link_url, make_token, site_path
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,7 @@ def notify(
         kind,
         route.address,
         subject,
+        reply_as=ReplyAs(service_request.request_id, company_id) if company_id else None,
         service_request=service_request,
         link=link_url(token),
         **context,
@@ -155,3 +156,45 @@ def _recipient_company(route: Route, service_request: ServiceRequest) -> uuid.UU
         contact = db.session.get(Contact, route.contact_id)
         return contact.company_id if contact else None
     return service_request.supplier_company_id
+
+
+# -- answers to replies (fleetos/actions/replies.py) -----------------------------------------
+
+
+def answer_reply(
+    contact: Contact, service_request: ServiceRequest, said: str, *, done: bool
+) -> dict[str, Any]:
+    """Tell ``contact`` what their reply did, or why it did nothing (never silence).
+
+    The answer is itself mail about the request: a reply to it acts again.
+    """
+    outcome = "done" if done else "not done"
+    return notify(
+        Route(contact.contact_value, "the reply's sender", contact.contact_id),
+        service_request,
+        kind="reply_answer",
+        subject=f"{service_request.title}: {outcome}",
+        said=said,
+        done=done,
+    )
+
+
+def ask_about_held_reply(
+    address: str,
+    company_id: uuid.UUID,
+    service_request: ServiceRequest,
+    held: HeldReply,
+    *,
+    review: str,
+) -> None:
+    """Ask ``address`` (whom a reply address was sent to) whether a reply from someone
+    else is their note; ``review`` is the token of the page that decides it."""
+    queue_mail(
+        "reply_held",
+        address,
+        f"{service_request.title}: a reply from {held.sender} is waiting for you",
+        reply_as=ReplyAs(service_request.request_id, company_id),
+        service_request=service_request,
+        held=held,
+        review_link=external_url("replies.held", token=review),
+    )
