@@ -439,7 +439,7 @@ def decide_held_reply(token: str, *, accept: bool, channel: str = act.WEB) -> Ha
     held = db.session.scalar(
         select(HeldReply)
         .where(HeldReply.held_reply_id == review.held.held_reply_id)
-        .with_for_update()
+        .with_for_update(of=HeldReply)
     )
     assert held is not None
     if held.decided_at is not None:
