@@ -44,6 +44,9 @@ REPLY_LANGUAGES = ["en", "de", "fr", "nl", "it", "es", "pl", "sv", "da"]
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "To", "Cc")
 AUTOMATIC_PRECEDENCE = {"bulk", "junk", "list"}
 QUOTED = re.compile(r"^\s*>")
+# An image shown inline by the reply's HTML and smaller than this is its signature's
+# logo or a social icon, not a photo of the work (a pasted photo is far larger).
+SIGNATURE_IMAGE_MAX = 40_000
 
 
 class Unreadable(Exception):
@@ -200,22 +203,24 @@ def strip_quotes(text: str) -> str:
 
 
 def _attachments(message: EmailMessage) -> list[IncomingFile]:
-    """The files the reply carries (not the pictures its own HTML shows: a signature's logo)."""
+    """The files the reply carries, wherever the client put them (attached, or a photo
+    pasted into the text), but not the small pictures its HTML shows from its signature
+    (a logo): an inline image the HTML refers to, under SIGNATURE_IMAGE_MAX bytes."""
     html = message.get_body(preferencelist=("html",))
     shown = html.get_content() if html is not None else ""
     found = []
-    for part in message.iter_attachments():
-        if not isinstance(part, Message) or part.is_multipart():
+    for part in message.walk():
+        if part.is_multipart() or not isinstance(part, Message):
             continue
-        content_id = str(part.get("Content-ID", "")).strip("<> ")
-        if (
-            content_id
-            and part.get_content_disposition() != "attachment"
-            and (f"cid:{content_id}" in shown)
-        ):
-            continue
+        disposition = part.get_content_disposition()
+        if part.get_content_maintype() == "text" and disposition != "attachment":
+            continue  # the body (and its alternatives)
         data = part.get_payload(decode=True)
         if not isinstance(data, bytes) or not data:
+            continue
+        content_id = str(part.get("Content-ID", "")).strip("<> ")
+        in_html = bool(content_id) and f"cid:{content_id}" in shown
+        if in_html and disposition != "attachment" and len(data) < SIGNATURE_IMAGE_MAX:
             continue
         name = part.get_filename() or f"attachment.{part.get_content_subtype()}"
         found.append(IncomingFile(name, data))
