@@ -17,7 +17,9 @@ one unit of work:
   ``decline <reason>``, ``assign me``) and takes it through the same action
   functions as the buttons, with their permission and conflict rules; anything
   else is a note (with the reply's files);
-* answers the contact: what was done, or why nothing was. Never silence.
+* answers the contact: what was done, or why nothing was. Never silence, but
+  for a reply over the contact's note limit (a flood: answering it could feed a
+  loop with a mail system that answers every mail without saying so).
 
 Every event carries the ``channel`` in its metadata.
 """
@@ -38,7 +40,7 @@ from .. import lifecycle
 from ..attachments.content import IncomingFile
 from ..clock import utcnow
 from ..contacts import ContactService
-from ..domain_errors import DomainError, Invalid, NotFound
+from ..domain_errors import DomainError, Invalid, NotFound, TooMany
 from ..events import EventLogService
 from ..extensions import db
 from ..messaging import notify, reply_to
@@ -291,6 +293,10 @@ def _act(contact: Contact, to: Addressee, reply: Reply) -> Handled:
             reason=answer,
             channel=reply.channel,
         )
+        if isinstance(refusal, TooMany):
+            # A flood (a mail system answering every answer without saying it is a
+            # machine): answering each refusal would keep the loop going.
+            return Handled("refused")
         _answer(contact, service_request, answer, done=False)
         return Handled("refused", answer)
     db.session.refresh(service_request)

@@ -440,3 +440,40 @@ def test_an_address_a_request_was_sent_to_emerges_on_its_first_reply(app, world,
         assert created_event.metadata_["via"] == "reply"
         assert created_event.metadata_["channel"] == "mail"
     assert load_request(app, request_id).status == "acknowledged"
+
+
+# -- reading the first line ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "argument", "rest"),
+    [
+        ("ack", "acknowledged", "", ""),
+        ("Acknowledge!", "acknowledged", "", ""),
+        ("done\n\nNew pads, both axles.", "completed", "", "New pads, both axles."),
+        ("decline Not our make", "declined", "Not our make", ""),
+        ("decline\nWe do not service trailers.", "declined", "We do not service trailers.", ""),
+        ("Assign me.", "assigned", "", ""),
+        ("Done by Friday, promise", None, "", "Done by Friday, promise"),
+        ("acknowledged, thanks", None, "", "acknowledged, thanks"),
+        ("assign Wes", None, "", "assign Wes"),
+    ],
+)
+def test_only_a_first_line_that_is_a_command_is_one(text, name, argument, rest):
+    from fleetos.actions.replies import interpret
+
+    command = interpret(text)
+    assert (command.name, command.argument, command.rest) == (name, argument, rest)
+
+
+def test_a_flood_of_replies_is_not_answered_past_the_note_limit(make_app, world, smtp):
+    app = make_app(
+        INBOUND_MAIL_DOMAIN=INBOUND,
+        RATELIMIT_ENABLED=True,
+        NOTE_LIMIT_PER_CONTACT="2 per minute",
+    )
+    address = reply_to(mail_bob(app, world, smtp))
+    outcomes = [receive(app, reply(address, f"Reply {n}")).detail for n in range(4)]
+    assert outcomes == ["noted", "noted", "refused", "refused"]
+    answers = [m for m in outbox_to(app, BOB) if m.kind == "reply_answer"]
+    assert len(answers) == 2
