@@ -106,6 +106,9 @@ def receive_mail(
 
 
 def _failed(exc: Exception) -> Received:
+    """The database away, or a fault of FleetOS's own with this message: either way the
+    MTA keeps it and tries again (after a fix, it is taken), and nothing dies."""
     if is_unavailable(exc):
         return Received(Status.TEMPFAIL, f"database unavailable: {describe(exc)}")
-    raise exc
+    log.error("a reply could not be processed: %s", describe(exc), exc_info=exc)
+    return Received(Status.TEMPFAIL, "internal error; the message is kept for a later try")

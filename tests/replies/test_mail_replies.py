@@ -29,7 +29,14 @@ from tests.replies.conftest import (
     reply_to,
 )
 from tests.support.apps import database
-from tests.support.web import events, load_request, outbox_to, request_events, row_counts
+from tests.support.web import (
+    events,
+    load_request,
+    outbox_to,
+    request_events,
+    row_counts,
+    signed_in,
+)
 
 
 def notes(app, request_id):
@@ -286,6 +293,9 @@ def test_an_out_of_office_reply_is_recorded_and_nothing_else(app, world, smtp):
     assert len(notes(app, world.request_id)) == 1  # Dana's only: posted nowhere
     (recorded,) = events(app, "request.auto_reply")
     assert recorded.metadata_ == {"sender": BOB, "channel": "mail"}
+    page = signed_in(app, smtp, world.contacts["dana"]).client.get(f"/requests/{world.request_id}")
+    assert f"Auto-reply received from {BOB} (not posted, not answered)." in page.text
+    assert "I am out of the office" not in page.text
 
 
 @pytest.mark.parametrize(

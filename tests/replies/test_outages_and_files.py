@@ -139,3 +139,59 @@ def test_a_photo_pasted_into_the_text_is_a_file_of_the_reply(app, world, smtp):
     )
     assert receive(app, bytes(message)).detail == "noted"
     assert [a.filename for a in attachments(app)] == ["IMG_7.jpg"]
+
+
+def test_a_held_replys_photo_waits_in_storage_and_goes_with_it(app, world, smtp, browser):
+    """Kept through ``attachments gc`` while held; attached when accepted."""
+    from datetime import timedelta
+
+    from fleetos.actions.attachments import collect_garbage
+    from tests.mailserver import text_body
+    from tests.replies.conftest import deliver
+    from tests.support.apps import database
+
+    address = reply_to(mail_bob(app, world, smtp))
+    raw = reply(
+        address,
+        "Photo from my phone",
+        sender="bob.mobile@gmail.com",
+        attachments=[("wheel.jpg", "image/jpeg", files.phone_jpeg())],
+    )
+    assert receive(app, raw).detail == "held"
+    with database(app):
+        collected = collect_garbage(timedelta(0))
+    assert collected.deleted == [] and collected.kept_referenced == 2  # the photo, its thumbnail
+    deliver(app)
+    (ask,) = [m for m in smtp.to(BOB) if "is waiting for you" in m["Subject"]]
+    assert "(1 file with it)" in text_body(ask)
+    path = next(w for w in text_body(ask).split() if "/replies/held/" in w).split(".test", 1)[1]
+    assert "wheel.jpg" in browser.client.get(path).text
+    browser.post(path, {"decision": "accept"}, page=path)
+    (photo,) = attachments(app)
+    assert photo.filename == "wheel.jpg" and photo.channel == "mail"
+    assert photo.event_id == notes(app, world.request_id)[-1].event_id
+
+
+def test_a_discarded_replys_photo_is_collected(app, world, smtp, browser):
+    from datetime import timedelta
+
+    from fleetos.actions.attachments import collect_garbage
+    from tests.mailserver import text_body
+    from tests.replies.conftest import deliver
+    from tests.support.apps import database
+
+    address = reply_to(mail_bob(app, world, smtp))
+    raw = reply(
+        address,
+        "",
+        sender="someone@elsewhere.example",
+        attachments=[("x.jpg", "image/jpeg", files.phone_jpeg())],
+    )
+    assert receive(app, raw).detail == "held"
+    deliver(app)
+    (ask,) = [m for m in smtp.to(BOB) if "is waiting for you" in m["Subject"]]
+    path = next(w for w in text_body(ask).split() if "/replies/held/" in w).split(".test", 1)[1]
+    browser.post(path, {"decision": "discard"}, page=path)
+    with database(app):
+        collected = collect_garbage(timedelta(0))
+    assert len(collected.deleted) == 2 and attachments(app) == []
