@@ -487,3 +487,34 @@ def test_a_flood_of_replies_is_not_answered_past_the_note_limit(make_app, world,
     assert outcomes == ["noted", "noted", "refused", "refused"]
     answers = [m for m in outbox_to(app, BOB) if m.kind == "reply_answer"]
     assert len(answers) == 2
+
+
+def test_the_same_message_at_the_same_moment_is_one_note(app, world, smtp):
+    """Two deliveries racing (an MTA retrying while the first is still being processed)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    address = reply_to(mail_bob(app, world, smtp))
+    raw = reply(address, "Racing copies.")
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(r.detail for r in pool.map(lambda _: receive(app, raw), range(2)))
+    assert outcomes == ["duplicate", "noted"]
+    bodies = [n.metadata_["body"] for n in notes(app, world.request_id)]
+    assert bodies.count("Racing copies.") == 1
+
+
+def test_deciding_on_a_held_reply_needs_the_form(app, world, smtp, browser):
+    address = reply_to(mail_bob(app, world, smtp))
+    receive(app, reply(address, "Held text", sender="someone@elsewhere.example"))
+    deliver(app)
+    (ask,) = [m for m in smtp.to(BOB) if "is waiting for you" in m["Subject"]]
+    path = next(w for w in text_body(ask).split() if "/replies/held/" in w).split(".test", 1)[1]
+    assert browser.client.post(path, data={"decision": "accept"}).status_code == 400  # no CSRF
+    assert browser.client.get(path[:-3] + "xyz").status_code == 404  # a tampered link
+    assert [n.metadata_["body"] for n in notes(app, world.request_id)] == ["Any news?"]
+
+
+def test_mail_about_no_request_has_no_reply_to(app, browser, acme, smtp):
+    browser.ask_for_link("dana@acme-fleet.com")
+    deliver(app)
+    (sign_in,) = smtp.to("dana@acme-fleet.com")
+    assert sign_in["Reply-To"] is None
