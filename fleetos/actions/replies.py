@@ -317,13 +317,16 @@ def _run(contact: Contact, request_id: uuid.UUID, command: Command, reply: Reply
         )
         said.append(f"You {moved.step.verb} the request.")
     if command.rest or reply.attachments:
-        said.append(_note(contact, request_id, command.rest, reply))
+        said.append(_note(contact, request_id, command.rest, reply, after_step=bool(said)))
     return " ".join(said)
 
 
-def _note(contact: Contact, request_id: uuid.UUID, body: str, reply: Reply) -> str:
+def _note(
+    contact: Contact, request_id: uuid.UUID, body: str, reply: Reply, *, after_step: bool
+) -> str:
     """Add the reply's words and files as a note; a file refused (its type, its size)
     is named in the answer, and the rest goes in without it."""
+    refused = ""
     try:
         with db.session.begin_nested():
             noted = act.add_note(
@@ -333,8 +336,13 @@ def _note(contact: Contact, request_id: uuid.UUID, body: str, reply: Reply) -> s
         kept: Sequence[HeldFile] = refusal.held
         if set(refusal.errors) != {"files"} or not (body or kept):
             raise
-        act.add_note(contact, request_id, body, attachments=kept, channel=reply.channel)
+        noted = act.add_note(contact, request_id, body, attachments=kept, channel=reply.channel)
         refused = refusal.errors["files"].replace(" The other files are kept.", "")
+    if after_step:
+        # Every event of one transaction has the same now(): the timeline would order the
+        # step and the note below it by chance. The note is written after the step.
+        noted.event.created_at = func.clock_timestamp()
+    if refused:
         return f"Your note was added. {refused}"
     carried = (noted.event.metadata_ or {}).get("attachments") or []
     attached = files.summary(

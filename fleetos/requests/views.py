@@ -87,7 +87,8 @@ def show(request_id: uuid.UUID) -> Page:
 @bp.get("/<uuid:request_id>/timeline")
 @login_required
 def timeline(request_id: uuid.UUID) -> BaseResponse:
-    """The timeline alone, for the page's poll: 204 if it is still the version ``seen``."""
+    """The timeline (and the status badges), for the page's poll: 204 if it is still the
+    version ``seen``."""
     found = queries.visible_request(g.contact, request_id)
     events = queries.timeline(found)
     version = f"{len(events)}-{events[-1].event_id if events else ''}"
@@ -96,7 +97,7 @@ def timeline(request_id: uuid.UUID) -> BaseResponse:
         unchanged.vary.add("HX-Request")
         return unchanged
     return fragment(
-        "requests/_timeline.html",
+        "requests/_timeline_update.html",
         service_request=found,
         timeline=events,
         attachments=queries.attachments_of(found),

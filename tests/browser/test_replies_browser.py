@@ -124,5 +124,10 @@ def test_a_reply_by_mail_shows_on_the_fleets_timeline_without_a_reload(
         "() => { const i = document.querySelector('#timeline .attachment-photo img');"
         " return i && i.complete && i.naturalWidth > 0; }"
     )
+    # The step, then the note that came below it; the status badge moved with them.
+    entries = timeline.locator("li")
+    expect(entries.nth(1)).to_contain_text("acknowledged it. (by mail)")
+    expect(entries.nth(2)).to_contain_text("Pads are in stock")
+    expect(fleet.locator("#request-badges")).to_contain_text("acknowledged")
     assert fleet.evaluate("window.__sameDocument") is True
     shot(fleet, "fleet-sees-the-reply-by-mail")
