@@ -17,7 +17,9 @@ from email.utils import make_msgid
 
 import pytest
 from PIL import Image
+from sqlalchemy import text
 
+from fleetos.extensions import db
 from tests.attachments.test_uploads import attachments
 from tests.faults.conftest import database_proxy  # noqa: F401  (a fixture)
 from tests.replies.conftest import BOB, mail_bob, receive, receive_mail_process, reply, reply_to
@@ -160,7 +162,14 @@ def test_a_held_replys_photo_waits_in_storage_and_goes_with_it(app, world, smtp,
     assert receive(app, raw).detail == "held"
     with database(app):
         collected = collect_garbage(timedelta(0))
-    assert collected.deleted == [] and collected.kept_referenced == 2  # the photo, its thumbnail
+        assert collected.deleted == [] and collected.kept_referenced == 2  # photo, thumbnail
+        # Eight days on (in the database's eyes), its link has expired: nobody can accept it.
+        db.session.execute(text("UPDATE held_replies SET created_at = now() - interval '8 days'"))
+        db.session.commit()
+        expired = collect_garbage(timedelta(0), dry_run=True)
+        assert len(expired.deleted) == 2
+        db.session.execute(text("UPDATE held_replies SET created_at = now()"))  # and back
+        db.session.commit()
     deliver(app)
     (ask,) = [m for m in smtp.to(BOB) if "is waiting for you" in m["Subject"]]
     assert "(1 file with it)" in text_body(ask)
