@@ -25,6 +25,7 @@ import math
 import time
 import uuid
 from dataclasses import dataclass
+from typing import NoReturn
 
 from flask import Flask, current_app
 from limits import RateLimitItem, parse_many
@@ -87,12 +88,27 @@ def spend(rate: Rate, contact: Contact) -> None:
         for item in parse_many(config[rate.per_company])
     ]
     prefix = ("fleetos", config.get("RATELIMIT_KEY_PREFIX") or "-", rate.plural)
+    # First look without counting, so that a refusal costs none of the other budgets;
+    # then count with hit(), which checks and counts in one step in the storage, so
+    # that two sends at once cannot both take the last place. Only when they race for
+    # it may a refused send have counted in a budget checked before the one it lost.
     for item, (scope, key), company in budgets:
         if not counter.test(item, *prefix, scope, key):
-            reset = counter.get_window_stats(item, *prefix, scope, key).reset_time
-            raise TooMany(_rate_message(rate, item, company), retry_after=_seconds_until(reset))
-    for item, (scope, key), _company in budgets:
-        counter.hit(item, *prefix, scope, key)
+            _refuse(counter, rate, item, company, (*prefix, scope, key))
+    for item, (scope, key), company in budgets:
+        if not counter.hit(item, *prefix, scope, key):
+            _refuse(counter, rate, item, company, (*prefix, scope, key))
+
+
+def _refuse(
+    counter: MovingWindowRateLimiter,
+    rate: Rate,
+    item: RateLimitItem,
+    company: str | None,
+    identifiers: tuple[str, ...],
+) -> NoReturn:
+    reset = counter.get_window_stats(item, *identifiers).reset_time
+    raise TooMany(_rate_message(rate, item, company), retry_after=_seconds_until(reset))
 
 
 def _rate_message(rate: Rate, item: RateLimitItem, company: str | None) -> str:

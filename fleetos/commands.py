@@ -105,6 +105,14 @@ def forget_used_links_command() -> None:
     click.echo(f"forgot {forget_expired_links()} expired used links")
 
 
+@fleetos_cli.command("forget-ended-sessions")
+def forget_ended_sessions_command() -> None:
+    """Delete sessions that were signed out or expired more than a day ago (safe to run often)."""
+    from .actions.housekeeping import forget_ended_sessions
+
+    click.echo(f"forgot {forget_ended_sessions()} ended sessions")
+
+
 @fleetos_cli.command("verify-domain")
 @click.argument("domain")
 def verify_domain_command(domain: str) -> None:

@@ -45,6 +45,23 @@ def _uuid_pk() -> Mapped[uuid.UUID]:
     return mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
 
 
+def identifying_domain(email_domain: str | None) -> str | None:
+    """A company's verified domain as shown and used, or None.
+
+    A v1 administrator may have registered gmail.com: kept, but it says
+    nothing about who works here, so it is never shown or used.
+    """
+    domain = (email_domain or "").strip().lower()
+    return domain if domain and not is_public_mail_domain(domain) else None
+
+
+def company_label(name: str, email_domain: str | None) -> str:
+    """How a company is named to others: with its verified domain, where it has one,
+    so a look-alike name cannot pass for it."""
+    domain = identifying_domain(email_domain)
+    return f"{name} ({domain})" if domain else name
+
+
 class Company(Model):
     """A fleet (owns vehicles) or a supplier (services them). Companies own the work."""
 
@@ -85,20 +102,13 @@ class Company(Model):
 
     @property
     def verified_domain(self) -> str | None:
-        """The domain that identifies this company, if it has one (never a public one).
-
-        A v1 administrator may have registered gmail.com: kept, but it says
-        nothing about who works here, so it is never shown or used.
-        """
-        domain = (self.email_domain or "").strip().lower()
-        return domain if domain and not is_public_mail_domain(domain) else None
+        """The domain that identifies this company, if it has one (never a public one)."""
+        return identifying_domain(self.email_domain)
 
     @property
     def label(self) -> str:
-        """How the company is named to others: with its verified domain, where it has one,
-        so a look-alike name cannot pass for it."""
-        domain = self.verified_domain
-        return f"{self.name} ({domain})" if domain else self.name
+        """How the company is named to others (see :func:`company_label`)."""
+        return company_label(self.name, self.email_domain)
 
     def __repr__(self) -> str:
         return f"<Company {self.name!r} {self.company_type}>"

@@ -16,7 +16,7 @@ from . import lifecycle
 from .attachments.content import size_label
 from .clock import age
 from .forms import typed_value
-from .models import EventLog
+from .models import EventLog, company_label
 
 
 def who(event: EventLog, *, with_company: bool) -> Markup:
@@ -61,6 +61,7 @@ def register_templating(app: Flask) -> None:
         timeline_sentence=timeline_sentence,
         activity_sentence=activity_sentence,
         typed_value=typed_value,
+        company_label=company_label,
     )
     app.add_template_filter(age, "age")
     app.add_template_filter(size_label, "filesize")

@@ -9,11 +9,14 @@ from sqlalchemy import delete, or_
 from ..clock import utcnow
 from ..extensions import db
 from ..messaging.links import Purpose
-from ..models import UsedLinkToken
+from ..models import UsedLinkToken, WebSession
 from ..unit_of_work import atomic
 
 # Clocks of app servers and the database may disagree a little; keep ids this much longer.
 USED_LINK_CLOCK_MARGIN = timedelta(hours=1)
+# An ended session is kept a day: long enough that "signed out at ..." can still be
+# looked into, and far beyond any clock drift between app servers.
+ENDED_SESSION_MARGIN = timedelta(days=1)
 
 
 @atomic
@@ -35,4 +38,19 @@ def forget_expired_links(*, now: datetime | None = None) -> int:
         for purpose in Purpose
     ]
     result = db.session.execute(delete(UsedLinkToken).where(or_(*expired)))
+    return int(getattr(result, "rowcount", 0))
+
+
+@atomic
+def forget_ended_sessions(*, now: datetime | None = None) -> int:
+    """Delete sessions that ended (signed out, or expired) more than a day ago; return how many.
+
+    A cookie naming a session that is not in ``web_sessions`` is refused like one
+    naming an ended session (``access.session_contact`` finds neither), so the row
+    guards nothing once it has ended; sign-ins and sign-outs stay in ``event_log``.
+    """
+    before = (now or utcnow()) - ENDED_SESSION_MARGIN
+    result = db.session.execute(
+        delete(WebSession).where(or_(WebSession.ended_at < before, WebSession.expires_at < before))
+    )
     return int(getattr(result, "rowcount", 0))

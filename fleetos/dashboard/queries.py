@@ -125,6 +125,8 @@ def rows_query(contact: Contact, filters: Filters | None) -> Select[Any]:
             r.c.fleet_company_id,
             r.c.supplier_company_id,
             other.c.name.label("other_company"),
+            # Shown beside the name (company_label), so a look-alike name cannot pass.
+            other.c.email_domain.label("other_company_domain"),
             func.coalesce(assignee.c.display_name, assignee.c.contact_value).label("assignee"),
             select(func.count())
             .where(_ATTACHMENTS.c.request_id == r.c.request_id)

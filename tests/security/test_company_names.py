@@ -54,6 +54,9 @@ def test_a_verified_company_is_shown_with_its_domain(app, world, as_, smtp):
     dana = as_("dana")
     page = dana.client.get(f"/requests/{world.request_id}").text
     assert "Bob&#39;s Truck Repair (bobsrepair.com)" in page
+    # The dashboard's rows name the other company the same way.
+    dashboard = dana.client.get("/dashboard").text
+    assert "Bob&#39;s Truck Repair (bobsrepair.com)" in dashboard
     dana.post(
         "/requests",
         {

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from fleetos.extensions import db
-from fleetos.models import ServiceRequest
+from fleetos.models import Contact, ServiceRequest
 from fleetos.outbox import deliver_due
 from tests.mailserver import link_in
 from tests.support.apps import database
@@ -158,6 +158,45 @@ def test_concurrent_requests_to_new_addresses_cannot_slip_past_the_limit(make_ap
     for thread in threads:
         thread.join(60)
     assert sorted(statuses) == [303] * 4 + [429] * 6
+
+
+def test_concurrent_sends_cannot_slip_past_the_rate(make_app, smtp, redis_uri):
+    """Twenty sends at once against a budget of three, counted in Redis as in production
+    (web workers on several hosts): three go, however they interleave."""
+    import secrets
+
+    from fleetos.abuse import REQUESTS, spend
+    from fleetos.domain_errors import TooMany
+
+    app = make_app(
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_STORAGE_URI=redis_uri,
+        RATELIMIT_KEY_PREFIX=f"fleetos-test-{secrets.token_hex(4)}",
+        REQUEST_LIMIT_PER_CONTACT="3 per minute",
+    )
+    world = make_world(app)
+    with database(app):
+        dana = db.session.get(Contact, world.contacts["dana"])
+        assert dana is not None and dana.company.name  # loaded here, read by every thread
+        db.session.expunge_all()
+    outcomes: list[str] = []
+    start = threading.Barrier(20)
+
+    def send() -> None:
+        with app.app_context():
+            start.wait()
+            try:
+                spend(REQUESTS, dana)
+                outcomes.append("sent")
+            except TooMany:
+                outcomes.append("refused")
+
+    threads = [threading.Thread(target=send) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == ["refused"] * 17 + ["sent"] * 3
 
 
 @pytest.mark.parametrize("where", ["title", "description", "note", "company"])

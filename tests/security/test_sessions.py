@@ -123,3 +123,46 @@ def test_a_forged_or_unknown_session_id_is_signed_out(app, acme, smtp):
         with browser.client.session_transaction() as session:
             session["session_id"] = forged
         assert browser.client.get("/dashboard").status_code == 303
+
+
+def test_forgetting_ended_sessions_keeps_open_ones_and_refuses_the_forgotten(
+    app, acme, smtp, head_database
+):
+    """`flask fleetos forget-ended-sessions`: rows of sessions ended over a day ago go."""
+    from tests.support.apps import flask_cli
+
+    phone, laptop, tablet = (Browser(app.test_client(), smtp) for _ in range(3))
+    for browser in (phone, laptop, tablet):
+        browser.sign_in(DANA)
+    signed_out, expired = cookie_of_session(app, laptop), cookie_of_session(app, tablet)
+    copied = cookie_of(laptop)
+    laptop.post("/auth/logout", page="/dashboard")
+    with database(app):
+        two_days_ago = db.session.scalar(select(WebSession.created_at)) - timedelta(days=2)
+        db.session.execute(
+            update(WebSession)
+            .where(WebSession.session_id == signed_out)
+            .values(ended_at=two_days_ago)
+        )
+        db.session.execute(
+            update(WebSession)
+            .where(WebSession.session_id == expired)
+            .values(created_at=two_days_ago, expires_at=two_days_ago + timedelta(hours=1))
+        )
+        db.session.commit()
+
+    result = flask_cli(head_database, "fleetos", "forget-ended-sessions")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "forgot 2 ended sessions"
+    with database(app):
+        kept = set(db.session.scalars(select(WebSession.session_id)))
+    assert signed_out not in kept and expired not in kept and len(kept) == 1
+    assert phone.client.get("/dashboard").status_code == 200
+    # A copy of a forgotten session's cookie is refused as before.
+    assert with_cookie(app, smtp, copied).client.get("/dashboard").status_code == 303
+    assert tablet.client.get("/dashboard").status_code == 303
+
+
+def cookie_of_session(app, browser: Browser) -> uuid.UUID:
+    with browser.client.session_transaction() as session:
+        return uuid.UUID(session["session_id"])
