@@ -7,12 +7,21 @@ form, with CSRF, like every state change.
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, Response, render_template
 
 from ..actions import replies
 from ..forms import HeldReplyForm
 
 bp = Blueprint("replies", __name__, url_prefix="/replies")
+
+
+@bp.after_request
+def private_pages(response: Response) -> Response:
+    # The URL holds the token, and the page a stranger's words: keep both out of Referer
+    # headers and caches, as for sign-in links.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/held/<token>")

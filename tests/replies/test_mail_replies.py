@@ -228,6 +228,8 @@ def test_a_reply_from_a_stranger_is_held_until_the_contact_accepts_it(app, world
 
     page = browser.client.get(path)  # opening the link changes nothing
     assert page.status_code == 200 and "Call me about the brakes" in page.text
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["Cache-Control"] == "no-store"
     assert len(notes(app, world.request_id)) == before
     accepted = browser.post(path, {"decision": "accept"}, page=path)
     assert accepted.status_code == 200 and "Added as your note." in accepted.text
