@@ -17,7 +17,8 @@ checks vouch for its sender, the new text only, and its files.
 * The sender's checks: the receiving MTA's ``Authentication-Results``
   (``authres``), when there is one, must show SPF or DKIM passing for the
   From address's domain (or DMARC passing). Only the MTA's own header counts:
-  the one with ``INBOUND_AUTHSERV_ID``, else the topmost (the last added).
+  the one with ``INBOUND_AUTHSERV_ID`` (which must then be there), else the
+  topmost (the last added).
 """
 
 from __future__ import annotations
@@ -155,10 +156,14 @@ def _sender_verified(message: EmailMessage, sender: str, authserv_id: str | None
         except authres.AuthResError:
             continue
     if authserv_id is not None:
+        # The operator's MTA adds its header to every message (and removes forged ones
+        # with its id): without it, nothing vouches for the sender.
         results = [r for r in results if str(r.authserv_id).lower() == authserv_id]
+        if not results:
+            return False
     if not results:
-        # No MTA of ours said anything: nothing to go by but the From header.
-        return not (authserv_id and headers)
+        # No checks recorded: nothing to go by but the From header.
+        return True
     domain = sender.rpartition("@")[2]
     for result in results[0].results:  # the topmost: added last, by the MTA that handed it over
         if str(result.result).lower() != "pass":

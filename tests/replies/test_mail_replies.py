@@ -279,6 +279,20 @@ def test_a_reply_whose_checks_failed_is_held(app, world, smtp):
     assert receive(app, vouched).detail == "acknowledged"
 
 
+def test_only_the_operators_mta_vouches_for_a_sender(make_app, world, smtp):
+    """With INBOUND_AUTHSERV_ID, a "pass" from any other server (the sender's own, say)
+    counts for nothing, and a message the operator's MTA did not check is held."""
+    app = make_app(INBOUND_MAIL_DOMAIN=INBOUND, INBOUND_AUTHSERV_ID="mx.fleetos.test")
+    address = reply_to(mail_bob(app, world, smtp))
+    theirs = "evil.example; spf=pass smtp.mailfrom=bob@bobsrepair.com; dmarc=pass"
+    ours = "mx.fleetos.test; dkim=pass header.d=bobsrepair.com"
+    assert receive(app, reply(address, "ack")).detail == "held"
+    claimed = reply(address, "ack", headers={"Authentication-Results": theirs})
+    assert receive(app, claimed).detail == "held"
+    checked = reply(address, "ack", headers={"Authentication-Results": ours})
+    assert receive(app, checked).detail == "acknowledged"
+
+
 def test_an_out_of_office_reply_is_recorded_and_nothing_else(app, world, smtp):
     address = reply_to(mail_bob(app, world, smtp))
     deliver(app)
