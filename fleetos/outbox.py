@@ -126,9 +126,15 @@ class ReplyAs:
 
     request_id: uuid.UUID
     company_id: uuid.UUID
+    # The Message-ID of the mail this one answers (a reply's): mail clients thread them.
+    in_reply_to: str | None = None
 
     def as_context(self) -> dict[str, str]:
-        return {"request_id": str(self.request_id), "company_id": str(self.company_id)}
+        return {
+            "request_id": str(self.request_id),
+            "company_id": str(self.company_id),
+            **({"in_reply_to": self.in_reply_to} if self.in_reply_to else {}),
+        }
 
 
 def reply_address_of(message: OutboxMessage) -> str | None:
@@ -329,6 +335,7 @@ def transmit(message: OutboxMessage, *, smtp_timeout: float | None = None) -> No
         text=message.text_body or "",
         html=message.html_body,
         reply_to=reply_address_of(message),
+        in_reply_to=str((message.context or {}).get("reply", {}).get("in_reply_to") or "") or None,
     )
     config = current_app.config
     if not config.get("MAIL_SERVER"):

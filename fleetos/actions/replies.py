@@ -71,6 +71,8 @@ class Reply:
     automatic: bool = False
     # The channel's own checks of the sender (mail: Authentication-Results) did not fail.
     sender_verified: bool = True
+    # What the answer refers to, to land in the reply's thread (mail: its Message-ID).
+    thread: str | None = None
 
 
 @dataclass(frozen=True)
@@ -297,10 +299,10 @@ def _act(contact: Contact, to: Addressee, reply: Reply) -> Handled:
             # A flood (a mail system answering every answer without saying it is a
             # machine): answering each refusal would keep the loop going.
             return Handled("refused")
-        _answer(contact, service_request, answer, done=False)
+        _answer(contact, service_request, answer, done=False, thread=reply.thread)
         return Handled("refused", answer)
     db.session.refresh(service_request)
-    _answer(contact, service_request, done, done=True)
+    _answer(contact, service_request, done, done=True, thread=reply.thread)
     return Handled(command.name or "noted", done)
 
 
@@ -364,8 +366,10 @@ def _verb(status: str | None) -> str:
     return step.verb if step else "changed"
 
 
-def _answer(contact: Contact, service_request: ServiceRequest, text: str, *, done: bool) -> None:
-    notify.answer_reply(contact, service_request, text, done=done)
+def _answer(
+    contact: Contact, service_request: ServiceRequest, text: str, *, done: bool, thread: str | None
+) -> None:
+    notify.answer_reply(contact, service_request, text, done=done, in_reply_to=thread)
 
 
 # ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ transport understands (the gateway turns it into an SMTP reply):
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -93,6 +94,7 @@ def receive_mail(
                 else None,
                 automatic=mail.automatic,
                 sender_verified=mail.sender_verified,
+                thread=thread_id(mail.message_id),
             ),
         )
     except UnknownReplyAddress:
@@ -103,6 +105,15 @@ def receive_mail(
         return _failed(exc)
     log.info("reply to %s: %s", fingerprint(mail.token), handled.outcome)
     return Received(Status.ACCEPTED, handled.outcome)
+
+
+MESSAGE_ID = re.compile(r"<[^<>\s]{1,250}>")
+
+
+def thread_id(message_id: str | None) -> str | None:
+    """The reply's Message-ID as a header of ours may carry it (one ``<...>``), or None."""
+    match = MESSAGE_ID.search(message_id or "")
+    return match.group(0) if match else None
 
 
 def _failed(exc: Exception) -> Received:

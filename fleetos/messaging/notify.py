@@ -110,7 +110,13 @@ def first_reached_address(company_id: uuid.UUID | None) -> str | None:
 
 
 def notify(
-    route: Route | None, service_request: ServiceRequest, *, kind: str, subject: str, **context: Any
+    route: Route | None,
+    service_request: ServiceRequest,
+    *,
+    kind: str,
+    subject: str,
+    in_reply_to: str | None = None,
+    **context: Any,
 ) -> dict[str, Any]:
     """Queue ``kind`` mail along ``route``; return the routing facts for the event."""
     if route is None:
@@ -126,7 +132,9 @@ def notify(
         kind,
         route.address,
         subject,
-        reply_as=ReplyAs(service_request.request_id, company_id) if company_id else None,
+        reply_as=ReplyAs(service_request.request_id, company_id, in_reply_to)
+        if company_id
+        else None,
         service_request=service_request,
         link=link_url(token),
         **context,
@@ -162,16 +170,23 @@ def _recipient_company(route: Route, service_request: ServiceRequest) -> uuid.UU
 
 
 def answer_reply(
-    contact: Contact, service_request: ServiceRequest, said: str, *, done: bool
+    contact: Contact,
+    service_request: ServiceRequest,
+    said: str,
+    *,
+    done: bool,
+    in_reply_to: str | None = None,
 ) -> dict[str, Any]:
     """Tell ``contact`` what their reply did, or why it did nothing (never silence).
 
-    The answer is itself mail about the request: a reply to it acts again.
+    The answer is itself mail about the request: a reply to it acts again. With
+    ``in_reply_to`` (the reply's Message-ID), it goes into the reply's thread.
     """
     outcome = "done" if done else "not done"
     return notify(
         Route(contact.contact_value, "the reply's sender", contact.contact_id),
         service_request,
+        in_reply_to=in_reply_to,
         kind="reply_answer",
         subject=f"{service_request.title}: {outcome}",
         said=said,

@@ -136,7 +136,8 @@ def test_an_empty_reply_does_nothing(app, world, smtp):
 
 def test_ack_by_mail_acknowledges_and_tells_the_fleet(app, world, smtp):
     address = reply_to(mail_bob(app, world, smtp))
-    assert receive(app, reply(address, "ack")).detail == "acknowledged"
+    ack = reply(address, "ack", message_id="<ack-1@bobsrepair.com>")
+    assert receive(app, ack).detail == "acknowledged"
     assert load_request(app, world.request_id).status == "acknowledged"
     (step,) = events(app, "request.acknowledged")
     assert step.metadata_["channel"] == "mail" and step.contact_id == world.contacts["bob"]
@@ -146,6 +147,7 @@ def test_ack_by_mail_acknowledges_and_tells_the_fleet(app, world, smtp):
     (answer,) = [m for m in smtp.to(BOB) if "done" in m["Subject"]]
     assert "You acknowledged the request." in text_body(answer)
     assert answer["Reply-To"] == address  # the answer can be replied to as well
+    assert answer["In-Reply-To"] == answer["References"] == "<ack-1@bobsrepair.com>"
 
 
 @pytest.mark.parametrize(
