@@ -128,13 +128,13 @@ def notify(
         company_id=company_id,
         next_path=site_path("requests.show", request_id=service_request.request_id),
     )
+    # A reply to it acts on the request, as the company the recipient acts for.
+    reply_as = ReplyAs(service_request.request_id, company_id, in_reply_to) if company_id else None
     queue_mail(
         kind,
         route.address,
         subject,
-        reply_as=ReplyAs(service_request.request_id, company_id, in_reply_to)
-        if company_id
-        else None,
+        reply_as=reply_as,
         service_request=service_request,
         link=link_url(token),
         **context,
