@@ -22,6 +22,12 @@ one unit of work:
   loop with a mail system that answers every mail without saying so).
 
 Every event carries the ``channel`` in its metadata.
+
+A channel without reply addresses (SMS: the number that replies is the one
+written to) builds its :class:`Addressee` from the request it resolved (its
+``Ref``, or the sender's only open request) with ``reply_address`` None; such
+a reply is never held. Its answer goes through ``notify.answer_reply``, where
+the channel that carries a message to an address is decided.
 """
 
 from __future__ import annotations
