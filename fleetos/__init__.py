@@ -165,11 +165,13 @@ def register_templating(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
     from .dashboard.views import bp as dashboard_bp
+    from .replies.views import bp as replies_bp
     from .requests.views import bp as requests_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(requests_bp)
+    app.register_blueprint(replies_bp)
 
     @app.get("/")
     def index() -> Response:

@@ -172,3 +172,70 @@ def attachments_gc_command(older_than: float, dry_run: bool) -> None:
         f"{len(collected.deleted)} files {'to delete' if dry_run else 'deleted'}, "
         f"{collected.kept_referenced} in use, {collected.kept_young} too recent to tell"
     )
+
+
+@fleetos_cli.command("receive-mail")
+@click.option("--sender", default=None, help="The envelope sender (MAIL FROM; Postfix: ${sender}).")
+@click.option(
+    "--recipient",
+    "recipients",
+    multiple=True,
+    help="The envelope recipient (Postfix: ${recipient}); without it, the headers say.",
+)
+def receive_mail_command(sender: str | None, recipients: tuple[str, ...]) -> None:
+    """Read one reply (an RFC 5322 message) on standard input and act on its request.
+
+    Exit status (sysexits): 0 accepted (also when recorded and ignored), 65 a
+    message that cannot be read, 67 an unknown or invalid reply address, 75 the
+    database cannot be reached (the MTA tries again later).
+    """
+    from flask import current_app
+
+    from .inbound.receive import Status, receive_mail
+
+    limit = int(current_app.config["INBOUND_MAIL_MAX_BYTES"])
+    raw = sys.stdin.buffer.read(limit + 1)
+    received = receive_mail(raw, envelope_sender=sender, envelope_recipients=recipients)
+    if received.status is not Status.ACCEPTED:
+        click.echo(f"fleetos receive-mail: {received.detail}", err=True)
+    sys.exit(int(received.status))
+
+
+@fleetos_cli.command("mail-gateway")
+@click.option(
+    "--bind",
+    default="127.0.0.1:8025",
+    show_default=True,
+    help="HOST:PORT to listen on ([::1]:25 for IPv6).",
+)
+@click.option("--lmtp", is_flag=True, help="Speak LMTP (for an MTA's lmtp: transport) not SMTP.")
+def mail_gateway_command(bind: str, lmtp: bool) -> None:
+    """Receive replies over SMTP (or LMTP) until stopped (SIGTERM or SIGINT).
+
+    Refuses unknown reply addresses at RCPT TO (550), messages over
+    INBOUND_MAIL_MAX_BYTES (552), and answers 451 while the database is away.
+    """
+    import signal
+    import threading
+
+    from flask import current_app
+
+    from .inbound.gateway import gateway
+
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.BadParameter("give HOST:PORT, e.g. 127.0.0.1:8025", param_hint="--bind")
+    server = gateway(current_app._get_current_object(), host.strip("[]"), int(port), lmtp=lmtp)  # type: ignore[attr-defined]
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server.start()
+    click.echo(f"FleetOS mail gateway ({'LMTP' if lmtp else 'SMTP'}) on {bind}", err=True)
+    try:
+        stopping.wait()
+    finally:
+        server.stop()

@@ -129,6 +129,32 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Seconds a domain check waits for DNS before saying "try again".
         "DNS_TIMEOUT": _positive(env, "DNS_TIMEOUT", 5),
         **_attachment_config(env),
+        **_reply_config(env),
+    }
+
+
+def _reply_config(env: Mapping[str, str]) -> dict[str, Any]:
+    """Replies by mail: where they are received, and what is taken from them."""
+    domain = (env.get("INBOUND_MAIL_DOMAIN") or "").strip().lower().rstrip(".")
+    return {
+        # Mail about a request says Reply-To: reply+<token>@this domain (unset: no Reply-To).
+        "INBOUND_MAIL_DOMAIN": domain or None,
+        # The largest message receive-mail and the gateway take (bytes, as it travels:
+        # attachments in base64 are a third larger than the files).
+        "INBOUND_MAIL_MAX_BYTES": int(
+            _positive(env, "INBOUND_MAIL_MAX_BYTES", 40_000_000, whole=True)
+        ),
+        # Whose Authentication-Results header counts (the receiving MTA's authserv-id);
+        # unset: the topmost one, which the MTA that handed the message over added.
+        "INBOUND_AUTHSERV_ID": (env.get("INBOUND_AUTHSERV_ID") or "").strip().lower() or None,
+        # A reply address dies this many days after its request was closed.
+        "REPLY_ADDRESS_CLOSED_DAYS": int(
+            _positive(env, "REPLY_ADDRESS_CLOSED_DAYS", 30, whole=True)
+        ),
+        # Seconds the link to accept or discard a held reply works.
+        "HELD_REPLY_LINK_MAX_AGE": int(
+            _positive(env, "HELD_REPLY_LINK_MAX_AGE", 7 * 24 * 3600, whole=True)
+        ),
     }
 
 

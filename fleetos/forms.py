@@ -215,3 +215,13 @@ class NoteForm(FormWithFiles):
             Length(max=lifecycle.NOTE_MAX, message="Keep a note under %(max)d characters."),
         ],
     )
+
+
+class HeldReplyForm(Form):
+    """The addressee's decision on a held reply: one of two buttons named ``decision``."""
+
+    decision = HiddenField()
+
+    @property
+    def accepts(self) -> bool:
+        return bool(self.decision.data == "accept")

@@ -130,6 +130,11 @@ EVENTS: dict[str, EventLabel] = {
     "request.viewed": EventLabel("opened a request", "Seen by {who}."),
     "request.assigned": EventLabel("assigned a request", "{who} assigned it to {assignee}."),
     "request.note": EventLabel("added a note", "{who} wrote:"),
+    # A reply by mail or SMS that a machine sent (out of office, a bounce): kept
+    # on the timeline so people know it came, never posted as a note, never answered.
+    "request.auto_reply": EventLabel(
+        "received an auto-reply", "Auto-reply received from {sender} (not posted, not answered)."
+    ),
     **{step.event_type: EventLabel(step.activity, step.timeline) for step in STEPS.values()},
     "contact.created": EventLabel("joined"),
     "contact.signed_in": EventLabel("signed in"),
@@ -138,6 +143,11 @@ EVENTS: dict[str, EventLabel] = {
     "contact.invited": EventLabel("invited {invitee}"),
     "invitation.revoked": EventLabel("withdrew the invitation to {invitee}"),
     "company.created": EventLabel("started the company"),
+    # Replies (fleetos/actions/replies.py): what happened to one, for the audit trail.
+    "reply.held": EventLabel("held a reply from {sender} for its addressee to accept"),
+    "reply.accepted": EventLabel("accepted a held reply from {sender} as their note"),
+    "reply.discarded": EventLabel("discarded a held reply from {sender}"),
+    "reply.refused": EventLabel("replied, and was told why nothing was done"),
     # Each time someone opens a file: in the audit trail and the activity feed,
     # too many to tell on the request's timeline.
     "attachment.viewed": EventLabel("opened a file"),

@@ -533,3 +533,88 @@ class CompanyRecipient(Model):
     )
     address: Mapped[str] = mapped_column(Text, primary_key=True)
     first_written_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+
+
+class ReplyAddress(Model):
+    """Where a reply to mail about a request goes: ``reply+<token>@INBOUND_MAIL_DOMAIN``.
+
+    One row per request and address FleetOS mailed about it; the token is the
+    row's id and a signature (``fleetos/messaging/reply_to.py``), so it fits a
+    mail address and can be revoked. ``company_id`` is the company the address
+    acts for on the request. A reply address never signs anyone in.
+    """
+
+    __tablename__ = "reply_addresses"
+    __table_args__ = (
+        Index(
+            "uq_reply_addresses_live",
+            "request_id",
+            "address",
+            unique=True,
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+    reply_address_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("service_requests.request_id", ondelete="CASCADE")
+    )
+    address: Mapped[str] = mapped_column(Text)
+    company_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("companies.company_id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    revoked_at: Mapped[datetime | None]
+
+    service_request: Mapped[ServiceRequest] = relationship(lazy="joined")
+    company: Mapped[Company] = relationship(lazy="joined")
+
+
+class InboundMessage(Model):
+    """A reply processed once: its Message-ID (by channel), however often it arrives."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (Index("idx_inbound_messages_request", "request_id"),)
+
+    message_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    channel: Mapped[str] = mapped_column(Text)
+    request_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("service_requests.request_id", ondelete="CASCADE")
+    )
+    outcome: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+
+
+HELD_REPLY_DECISIONS = ("accepted", "discarded")
+
+
+class HeldReply(Model):
+    """A reply from another address than the one its reply address was sent to.
+
+    Held until that address's owner accepts it as their note or discards it;
+    its files (``attachments``: what was taken in) wait in attachment storage.
+    """
+
+    __tablename__ = "held_replies"
+    __table_args__ = (
+        CheckConstraint(_in("decision", HELD_REPLY_DECISIONS), name="decision"),
+        Index("idx_held_replies_request", "request_id"),
+        Index("idx_held_replies_reply_address", "reply_address_id"),
+    )
+
+    held_reply_id: Mapped[uuid.UUID] = _uuid_pk()
+    request_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("service_requests.request_id", ondelete="CASCADE")
+    )
+    reply_address_id: Mapped[str] = mapped_column(
+        ForeignKey("reply_addresses.reply_address_id", ondelete="CASCADE")
+    )
+    channel: Mapped[str] = mapped_column(Text)
+    sender: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text, server_default="")
+    attachments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    decided_at: Mapped[datetime | None]
+    decision: Mapped[str | None] = mapped_column(Text)
+
+    reply_address: Mapped[ReplyAddress] = relationship(lazy="joined")

@@ -37,6 +37,7 @@ import queue
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,10 +47,12 @@ import psycopg
 from flask import Flask, Response, current_app, g
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 
 from .database import connect_directly, describe, is_unavailable
 from .extensions import db
 from .logs import OncePerBurst
+from .messaging import reply_to
 from .messaging.unlinked import render_mail, unlinked
 from .models import OutboxMessage
 from .smtp import Outgoing, SmtpSettings, is_permanent, new_message_id, send
@@ -78,9 +81,13 @@ def queue_mail(
     subject: str,
     *,
     dedupe_key: str | None = None,
+    reply_as: ReplyAs | None = None,
     **context: object,
 ) -> int | None:
     """Render ``templates/email/<kind>.txt|.html`` into the outbox; return its id.
+
+    With ``reply_as`` (a request and the company the recipient acts for on it),
+    the worker gives the message a reply address (``Reply-To``) when it sends it.
 
     Links in what people typed are shown as text, never linked (see
     ``fleetos.messaging.unlinked``); FleetOS's own links stay links.
@@ -98,6 +105,8 @@ def queue_mail(
         "dedupe_key": dedupe_key,
         "email_message_id": new_message_id(current_app.config["MAIL_DEFAULT_SENDER"]),
     }
+    if reply_as is not None:
+        values["context"] = {"reply": reply_as.as_context()}
     lifetime = EXPIRES_WITH_ITS_LINK.get(kind)
     if lifetime:
         values["expires_at"] = func.now() + timedelta(seconds=int(current_app.config[lifetime]))
@@ -110,20 +119,61 @@ def queue_mail(
     return message_id
 
 
+@dataclass(frozen=True)
+class ReplyAs:
+    """A message about ``request_id`` whose recipient acts for ``company_id`` on it: the
+    worker gives it a reply address, so that a reply acts on the request."""
+
+    request_id: uuid.UUID
+    company_id: uuid.UUID
+    # The Message-ID of the mail this one answers (a reply's): mail clients thread them.
+    in_reply_to: str | None = None
+
+    def as_context(self) -> dict[str, str]:
+        return {
+            "request_id": str(self.request_id),
+            "company_id": str(self.company_id),
+            **({"in_reply_to": self.in_reply_to} if self.in_reply_to else {}),
+        }
+
+
+def reply_address_of(message: OutboxMessage) -> str | None:
+    """The Reply-To of ``message``, made now (None without INBOUND_MAIL_DOMAIN, or for a
+    message that is about no request)."""
+    about = (message.context or {}).get("reply")
+    if not current_app.config.get("INBOUND_MAIL_DOMAIN") or not isinstance(about, dict):
+        return None
+    try:
+        with db.session.begin_nested():  # a request deleted since: the mail goes, unanswerable
+            row = reply_to.issue(
+                uuid.UUID(str(about["request_id"])),
+                message.recipient,
+                uuid.UUID(str(about["company_id"])),
+            )
+    except IntegrityError:
+        log.warning("mail %s goes without a reply address: its request is gone", message.message_id)
+        return None
+    return reply_to.address_for(row)
+
+
 # -- messages the worker composes -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Composed:
-    """A message as the worker decided it: which template, to say what."""
+    """A message as the worker decided it: which template, to say what (and, for a
+    message about a request, as whom its recipient may reply)."""
 
     kind: str
     subject: str
     text_body: str
     html_body: str
+    reply_as: ReplyAs | None = None
 
 
-def compose(kind: str, subject: str, **context: object) -> Composed:
+def compose(
+    kind: str, subject: str, *, reply_as: ReplyAs | None = None, **context: object
+) -> Composed:
     """Render ``templates/email/<kind>.txt|.html`` (user text in it shown, never linked)."""
     subject = unlinked(subject)
     return Composed(
@@ -131,6 +181,7 @@ def compose(kind: str, subject: str, **context: object) -> Composed:
         subject,
         render_mail(f"email/{kind}.txt", subject=subject, **context),
         render_mail(f"email/{kind}.html", subject=subject, **context),
+        reply_as,
     )
 
 
@@ -184,6 +235,8 @@ def _compose_now(message: OutboxMessage) -> bool:
     message.subject = composed.subject
     message.text_body = composed.text_body
     message.html_body = composed.html_body
+    if composed.reply_as is not None:
+        message.context = {**(message.context or {}), "reply": composed.reply_as.as_context()}
     return True
 
 
@@ -281,6 +334,8 @@ def transmit(message: OutboxMessage, *, smtp_timeout: float | None = None) -> No
         subject=message.subject,
         text=message.text_body or "",
         html=message.html_body,
+        reply_to=reply_address_of(message),
+        in_reply_to=str((message.context or {}).get("reply", {}).get("in_reply_to") or "") or None,
     )
     config = current_app.config
     if not config.get("MAIL_SERVER"):
@@ -295,7 +350,9 @@ def print_to_console(message: Outgoing) -> None:
     # Development only: a newcomer needs to click the link in the message.
     banner = "-" * 72
     print(
-        f"\n{banner}\nTo: {message.recipient}\nSubject: {message.subject}\n\n"
+        f"\n{banner}\nTo: {message.recipient}\n"
+        + (f"Reply-To: {message.reply_to}\n" if message.reply_to else "")
+        + f"Subject: {message.subject}\n\n"
         f"{message.text}\n{banner}",
         file=sys.stderr,
         flush=True,

@@ -43,6 +43,10 @@ class Outgoing:
     subject: str
     text: str
     html: str | None
+    # Where replies go: a reply address (fleetos/messaging/reply_to.py), or none.
+    reply_to: str | None = None
+    # The Message-ID this message answers (In-Reply-To and References), or none.
+    in_reply_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,10 @@ def compose(outgoing: Outgoing, sender: str) -> EmailMessage:
         message["From"] = sender
         message["To"] = wire_address(outgoing.recipient)
         message["Subject"] = outgoing.subject
+        if outgoing.reply_to:
+            message["Reply-To"] = outgoing.reply_to
+        if outgoing.in_reply_to:
+            message["In-Reply-To"] = message["References"] = outgoing.in_reply_to
         # Tells auto-responders not to answer (RFC 3834).
         message["Auto-Submitted"] = "auto-generated"
         message.set_content(outgoing.text)

@@ -50,6 +50,7 @@ def _fill(pattern: str, event: EventLog, who_markup: Markup) -> Markup:
         who=who_markup,
         assignee=Markup("<strong>{}</strong>").format(facts.get("assignee", "someone")),
         invitee=facts.get("invitee", "someone"),
+        sender=facts.get("sender", "someone"),
     )
 
 

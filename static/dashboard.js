@@ -16,7 +16,8 @@ document.addEventListener("htmx:oobBeforeSwap", function (event) {
 // Poll only while the tab is visible: a background tab asks for nothing.
 // (Here rather than as an hx-trigger filter, which htmx would have to eval.)
 document.addEventListener("htmx:confirm", function (event) {
-  if (event.target.id === "poller" && document.visibilityState !== "visible") {
+  var polls = event.target.id === "poller" || event.target.hasAttribute("data-poll");
+  if (polls && document.visibilityState !== "visible") {
     event.preventDefault();
   }
 });

@@ -449,6 +449,37 @@ def _emerge(link: Link, channel: str) -> tuple[Contact, bool]:
     )
 
 
+def emerge_on_reply(
+    address: str, *, company_id: uuid.UUID, channel: str, request_id: uuid.UUID
+) -> Contact:
+    """The contact behind ``address`` (canonical), emerging on its first reply.
+
+    A reply to a message FleetOS sent is an access like using a link: an
+    address that is not a contact yet (a supplier that emerged from a request
+    sent to it) becomes one, in the company the request resolved to
+    (``company_id``), recorded as a first sign-in is (``contact.created``),
+    with ``via="reply"``. Whatever the channel (mail or SMS), this is where it
+    happens. Nobody is signed in: a reply opens no session. In the caller's
+    unit of work.
+    """
+    # One address at a time, as for a sign-in: two first replies make one contact.
+    db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:a))"), {"a": address})
+    existing = ContactService.find(address)
+    contact, created = ContactService.get_or_create(
+        address, company_id=existing.company_id if existing is not None else company_id
+    )
+    if created:
+        EventLogService.record(
+            "contact.created",
+            company_id=contact.company_id,
+            contact_id=contact.contact_id,
+            via="reply",
+            replied_to_request=str(request_id),
+            channel=channel,
+        )
+    return contact
+
+
 def _introduction(link: Link) -> dict[str, Any]:
     invited_by = link.extra.get("invited_by")
     return {"introduced_by": str(invited_by)} if invited_by else {}

@@ -368,10 +368,25 @@ def _collecting(key: str) -> Any:
 
 
 def _referenced(keys: Sequence[str]) -> set[str]:
-    """Which of ``keys`` an attachment refers to (as its file or its thumbnail)."""
+    """Which of ``keys`` an attachment refers to (as its file or its thumbnail), or a reply
+    held for its addressee to accept (``held_replies``, while its link works) may attach."""
     files = select(Attachment.sha256).where(Attachment.sha256.in_(keys))
     thumbnails = select(Attachment.thumbnail_sha256).where(Attachment.thumbnail_sha256.in_(keys))
-    return {key for key in db.session.scalars(files.union(thumbnails)) if key}
+    held = {
+        key
+        for key in db.session.scalars(
+            text(
+                "SELECT key FROM held_replies,"
+                " jsonb_array_elements(coalesce(attachments, '[]'::jsonb)) AS f,"
+                " LATERAL (VALUES (f->>'sha256'), (f->>'thumbnail_sha256')) AS k(key)"
+                " WHERE decided_at IS NULL AND key = ANY(:keys)"
+                # Past its link's lifetime nobody can accept it any more.
+                " AND created_at > now() - make_interval(secs => :link_age)"
+            ),
+            {"keys": list(keys), "link_age": current_app.config["HELD_REPLY_LINK_MAX_AGE"]},
+        )
+    }
+    return held | {key for key in db.session.scalars(files.union(thumbnails)) if key}
 
 
 @dataclass(frozen=True)

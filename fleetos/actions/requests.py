@@ -220,6 +220,9 @@ def transition(
         raise Invalid("to", f"{shorten(to) or 'That'} is not a step a request can take.")
     if not lifecycle.may_take(step, service_request, contact):
         raise Forbidden("Only the supplier moves a request through its lifecycle.")
+    if seen is None and service_request.status == to:
+        # A reply that says nothing of what its sender saw, to a step someone took already.
+        raise Conflict(_already_moved(service_request))
     seen = seen or service_request.status
     if not lifecycle.can_move(seen, to):
         raise Conflict(_impossible(seen, step))

@@ -31,7 +31,7 @@ from ..companies import CompanyService
 from ..contacts import ContactService
 from ..extensions import db
 from ..models import Company, Contact, OutboxMessage, ServiceRequest
-from ..outbox import Composed, compose, composes
+from ..outbox import Composed, ReplyAs, compose, composes
 from .links import Purpose, external_url, link_url, make_token, site_path
 
 
@@ -155,9 +155,16 @@ def request_or_note(message: OutboxMessage) -> Composed | None:
         company_id=service_request.supplier_company_id,
         next_path=site_path("requests.show", request_id=service_request.request_id),
     )
+    # A reply to it acts on the request, for the supplier the request resolved to.
+    reply_as = (
+        ReplyAs(service_request.request_id, service_request.supplier_company_id)
+        if service_request.supplier_company_id
+        else None
+    )
     return compose(
         "request_new",
         subject,
+        reply_as=reply_as,
         service_request=service_request,
         link=link_url(token),
         fleet=fleet,

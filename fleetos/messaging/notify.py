@@ -20,9 +20,9 @@ from sqlalchemy import select
 
 from ..contacts import ContactService
 from ..extensions import db
-from ..models import Contact, ServiceRequest
-from ..outbox import queue_for_worker, queue_mail
-from .links import Purpose, link_url, make_token, site_path
+from ..models import Contact, HeldReply, ServiceRequest
+from ..outbox import ReplyAs, queue_for_worker, queue_mail
+from .links import Purpose, external_url, link_url, make_token, site_path
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,13 @@ def first_reached_address(company_id: uuid.UUID | None) -> str | None:
 
 
 def notify(
-    route: Route | None, service_request: ServiceRequest, *, kind: str, subject: str, **context: Any
+    route: Route | None,
+    service_request: ServiceRequest,
+    *,
+    kind: str,
+    subject: str,
+    in_reply_to: str | None = None,
+    **context: Any,
 ) -> dict[str, Any]:
     """Queue ``kind`` mail along ``route``; return the routing facts for the event."""
     if route is None:
@@ -122,10 +128,13 @@ def notify(
         company_id=company_id,
         next_path=site_path("requests.show", request_id=service_request.request_id),
     )
+    # A reply to it acts on the request, as the company the recipient acts for.
+    reply_as = ReplyAs(service_request.request_id, company_id, in_reply_to) if company_id else None
     queue_mail(
         kind,
         route.address,
         subject,
+        reply_as=reply_as,
         service_request=service_request,
         link=link_url(token),
         **context,
@@ -155,3 +164,52 @@ def _recipient_company(route: Route, service_request: ServiceRequest) -> uuid.UU
         contact = db.session.get(Contact, route.contact_id)
         return contact.company_id if contact else None
     return service_request.supplier_company_id
+
+
+# -- answers to replies (fleetos/actions/replies.py) -----------------------------------------
+
+
+def answer_reply(
+    contact: Contact,
+    service_request: ServiceRequest,
+    said: str,
+    *,
+    done: bool,
+    in_reply_to: str | None = None,
+) -> dict[str, Any]:
+    """Tell ``contact`` what their reply did, or why it did nothing (never silence).
+
+    The answer is itself mail about the request: a reply to it acts again. With
+    ``in_reply_to`` (the reply's Message-ID), it goes into the reply's thread.
+    """
+    outcome = "done" if done else "not done"
+    return notify(
+        Route(contact.contact_value, "the reply's sender", contact.contact_id),
+        service_request,
+        in_reply_to=in_reply_to,
+        kind="reply_answer",
+        subject=f"{service_request.title}: {outcome}",
+        said=said,
+        done=done,
+    )
+
+
+def ask_about_held_reply(
+    address: str,
+    company_id: uuid.UUID,
+    service_request: ServiceRequest,
+    held: HeldReply,
+    *,
+    review: str,
+) -> None:
+    """Ask ``address`` (whom a reply address was sent to) whether a reply from someone
+    else is their note; ``review`` is the token of the page that decides it."""
+    queue_mail(
+        "reply_held",
+        address,
+        f"{service_request.title}: a reply from {held.sender} is waiting for you",
+        reply_as=ReplyAs(service_request.request_id, company_id),
+        service_request=service_request,
+        held=held,
+        review_link=external_url("replies.held", token=review),
+    )

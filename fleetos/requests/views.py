@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms.fields.choices import SelectChoice
 
@@ -21,6 +21,7 @@ from ..auth.session import login_required
 from ..domain_errors import Conflict, Invalid, TooMany
 from ..errors import http_status, refusal_headers
 from ..forms import AssignForm, NoteForm, TransitionForm
+from ..htmx import fragment
 from ..lifecycle import actions_for, side_of
 from ..messaging.links import safe_next
 from ..models import ServiceRequest
@@ -81,6 +82,26 @@ def show(request_id: uuid.UUID) -> Page:
     found = queries.visible_request(g.contact, request_id)
     act.record_view(g.contact, found)
     return _page(found)
+
+
+@bp.get("/<uuid:request_id>/timeline")
+@login_required
+def timeline(request_id: uuid.UUID) -> BaseResponse:
+    """The timeline (and the status badges), for the page's poll: 204 if it is still the
+    version ``seen``."""
+    found = queries.visible_request(g.contact, request_id)
+    events = queries.timeline(found)
+    version = f"{len(events)}-{events[-1].event_id if events else ''}"
+    if request.args.get("seen") == version:
+        unchanged = Response(status=204)
+        unchanged.vary.add("HX-Request")
+        return unchanged
+    return fragment(
+        "requests/_timeline_update.html",
+        service_request=found,
+        timeline=events,
+        attachments=queries.attachments_of(found),
+    )
 
 
 def _page(
