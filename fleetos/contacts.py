@@ -159,6 +159,11 @@ def _odd_script_characters(word: str) -> str:
     return ", ".join(dict.fromkeys(odd))
 
 
+def is_phone_number(address: str) -> bool:
+    """Whether a canonical contact value is a phone number (E.164), which FleetOS texts."""
+    return address.startswith("+") and "@" not in address
+
+
 def mailbox(raw: str) -> str:
     """The mailbox ``raw`` reaches, for counting: canonical, with a plus-tag folded
     (``a+1@x`` and ``a+2@x`` are both ``a@x``); text that is no address, as typed."""

@@ -231,8 +231,9 @@ def test_two_sign_up_links_for_one_address_found_one_company(app, browser, smtp)
     [
         ({"company_name": "  "}, "company_name", "Enter your company"),
         ({"company_type": "broker"}, "company_type", "Choose whether"),
-        ({"email": "nora@"}, "email", "not a valid e-mail address"),
-        ({"email": "+44 20 7946 0958"}, "email", "Enter an e-mail address"),
+        ({"address": "nora@"}, "address", "not a valid e-mail address"),
+        ({"email": "nora@"}, "address", "not a valid e-mail address"),  # its old name
+        ({"address": "+44 20 7946"}, "address", "not a valid phone number"),
         ({"display_name": "x" * 200}, "display_name", "under 120"),
     ],
 )
