@@ -29,8 +29,9 @@ from ..text import shorten
 from .gsm import SEGMENT, septets, to_gsm
 from .refs import ref_for
 
-# How long each piece of typed text may be, tried in turn until the message fits.
-BUDGETS = (None, 80, 60, 45, 30, 20, 12, 6)
+# How long each piece of typed text may be, tried in turn until the message fits: the
+# longest pieces are cut first, and short ones (a name) stay whole as long as possible.
+BUDGETS = (None, *range(120, 3, -2), 0)
 
 
 class DoesNotFit(Unsendable):
@@ -64,7 +65,7 @@ def reply_hint(service_request: ServiceRequest, recipient: str) -> str:
     if on_fleet_side or lifecycle.is_final(status):
         return "Reply to add a note."
     if status == "new":
-        return "Reply OK to acknowledge, DONE when finished, or text a note."
+        return "Reply OK to acknowledge, or text a note."
     if status == "acknowledged":
         return "Reply START when you begin, or text a note."
     return "Reply DONE when finished, or text a note."
