@@ -106,6 +106,8 @@ def _handler(gateway: SmsGateway) -> type[BaseHTTPRequestHandler]:
                     gateway.refused.append("bad signature")
                     return self._answer(401)
                 payload = json.loads(body)
+                if payload["to"] == "+15005550001":
+                    return self._answer(400, b'{"error": "invalid number"}')
                 received = Received(
                     payload["to"], payload["body"], "webhook", self.headers.get("Idempotency-Key")
                 )
