@@ -156,7 +156,9 @@ def test_the_gateway_down_for_a_while_then_every_sms_arrives_once(app, world, as
     }
     assert all(attempts >= 2 for recipient, _, attempts in rows if recipient in numbers)
     # The refused one failed for good at its first real answer, and held nothing up.
-    assert [(status, attempts) for recipient, status, attempts in rows if recipient == REFUSED_NUMBER] == [("failed", 3)]
+    assert [
+        (status, attempts) for recipient, status, attempts in rows if recipient == REFUSED_NUMBER
+    ] == [("failed", 3)]
 
 
 def _retry_now(app) -> None:
