@@ -221,3 +221,34 @@ def test_an_unknown_number_is_answered_without_anything_changing(app, world, bac
             select(OutboxMessage.kind).where(OutboxMessage.recipient == stranger)
         ).all()
     assert kinds == ["sms_reply"]
+
+
+@pytest.mark.parametrize("backend", ["twilio"], indirect=True)
+def test_an_mms_photo_becomes_an_attachment_of_the_note(app, world, backend, gateway, joes_request):
+    from fleetos.models import Attachment
+    from tests.support.files import phone_jpeg
+
+    request_id, ref = joes_request
+    gateway.media["tyre.jpg"] = ("image/jpeg", phone_jpeg())
+    answer = reply(
+        app,
+        backend,
+        JOE,
+        "Sidewall is cut, see photo",
+        NumMedia="2",
+        MediaUrl0=f"{gateway.url}/media/tyre.jpg",
+        MediaContentType0="image/jpeg",
+        MediaUrl1=f"{gateway.url}/media/gone.jpg",  # the provider lost it: the rest still counts
+        MediaContentType1="image/jpeg",
+    )
+    assert answer.status_code == 200
+    notes = [e for e in request_events(app, request_id) if e.event_type == "request.note"]
+    assert [n.metadata_["body"] for n in notes] == ["Sidewall is cut, see photo"]
+    with database(app):
+        files = db.session.scalars(
+            select(Attachment).where(Attachment.request_id == request_id)
+        ).all()
+        assert [(f.content_type, f.channel, f.event_id) for f in files] == [
+            ("image/jpeg", "sms", notes[0].event_id)
+        ]
+    assert last_text(app, gateway, JOE).startswith("FleetOS: Note added")
