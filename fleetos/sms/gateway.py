@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import json
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import requests
 from flask import Response, current_app, request
@@ -97,11 +98,14 @@ def _fetch_media(urls: list[str]) -> list[Attachable]:
     """The photos of an MMS, fetched from the provider (with its credentials: Twilio can
     require them); a file that cannot be fetched is left out, the words still count."""
     config = current_app.config
-    auth = (config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"])
+    api_host = urlsplit(config["TWILIO_API_BASE"]).netloc
+    credentials = (config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"])
     limit = int(config["ATTACHMENT_MAX_BYTES"])
     files: list[Attachable] = []
     for n, url in enumerate(urls, start=1):
         try:
+            # The account's credentials go to Twilio's own API host only.
+            auth = credentials if urlsplit(url).netloc == api_host else None
             with requests.get(
                 url, auth=auth, timeout=float(config["SMS_TIMEOUT"]), stream=True
             ) as answer:

@@ -228,7 +228,7 @@ def test_an_mms_photo_becomes_an_attachment_of_the_note(app, world, backend, gat
     from fleetos.models import Attachment
     from tests.support.files import phone_jpeg
 
-    request_id, ref = joes_request
+    request_id, _ = joes_request
     gateway.media["tyre.jpg"] = ("image/jpeg", phone_jpeg())
     answer = reply(
         app,
