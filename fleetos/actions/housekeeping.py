@@ -9,7 +9,7 @@ from sqlalchemy import delete, or_
 from ..clock import utcnow
 from ..extensions import db
 from ..messaging.links import Purpose
-from ..models import UsedLinkToken
+from ..models import LinkCredential, UsedLinkToken
 from ..unit_of_work import atomic
 
 # Clocks of app servers and the database may disagree a little; keep ids this much longer.
@@ -35,4 +35,16 @@ def forget_expired_links(*, now: datetime | None = None) -> int:
         for purpose in Purpose
     ]
     result = db.session.execute(delete(UsedLinkToken).where(or_(*expired)))
+    return int(getattr(result, "rowcount", 0))
+
+
+@atomic
+def forget_expired_credentials(*, now: datetime | None = None) -> int:
+    """Delete the codes and short links (and the links they kept) that expired; return how many.
+
+    An expired one is refused by its own ``expires_at`` already; the row only
+    keeps a signed link that no longer works.
+    """
+    before = (now or utcnow()) - USED_LINK_CLOCK_MARGIN
+    result = db.session.execute(delete(LinkCredential).where(LinkCredential.expires_at < before))
     return int(getattr(result, "rowcount", 0))

@@ -175,3 +175,24 @@ def test_a_phone_number_signs_up_a_company(app, gateway, smtp):
     with database(app):
         joe = db.session.scalar(select(Contact).where(Contact.contact_value == "+447911123458"))
         assert joe.contact_type == "phone" and joe.company.name == "Joe's Mobile Tyres"
+
+
+def test_expired_codes_and_short_links_are_forgotten(app, world, smtp):
+    from datetime import timedelta
+
+    from fleetos.actions.housekeeping import forget_expired_credentials
+    from fleetos.clock import utcnow
+    from fleetos.models import LinkCredential
+
+    now = utcnow()
+    with database(app):
+        for jti, expires in (
+            ("old", now - timedelta(days=1)),
+            ("live", now + timedelta(minutes=5)),
+        ):
+            db.session.add(
+                LinkCredential(jti=jti, contact_value="x@y.example", token="t", expires_at=expires)
+            )
+        db.session.commit()
+        assert forget_expired_credentials() == 1
+        assert db.session.scalars(select(LinkCredential.jti)).all() == ["live"]

@@ -170,3 +170,30 @@ def _retry_now(app) -> None:
             .values(next_attempt_at=OutboxMessage.created_at)
         )
         db.session.commit()
+
+
+def test_the_daily_link_reaches_a_phone_contact_as_one_sms(app, world, gateway):
+    from fleetos.actions.digest import send_daily_links
+    from tests.sms.conftest import add_phone_contact
+
+    add_phone_contact(app, world.companies["bobs"], JOE, "Joe")
+    with app.test_request_context():
+        assert send_daily_links() >= 1
+    text = last_text(app, gateway, JOE)
+    assert text.startswith("FleetOS today: 1 open requests for Bob's Truck Repair.")
+    assert SHORT_LINK.search(text)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"SMS_BACKEND": "carrier-pigeon"}, "SMS_BACKEND must be console, webhook or twilio"),
+        ({"SMS_BACKEND": "webhook"}, "needs SMS_WEBHOOK_URL and SMS_WEBHOOK_SECRET"),
+        ({"SMS_BACKEND": "twilio", "TWILIO_FROM": "+15005550006"}, "needs TWILIO_ACCOUNT_SID"),
+    ],
+)
+def test_an_sms_backend_without_its_settings_refuses_to_start(environ, message):
+    from fleetos.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=message):
+        load_config(environ)
