@@ -27,7 +27,7 @@ from wtforms.validators import Length, ValidationError
 from . import lifecycle
 from .actions.attachments import Attachable, HeldFile, IncomingFile, take_in
 from .attachments.content import ACCEPT_ATTRIBUTE
-from .contacts import ContactService, InvalidContact, ensure_mailable
+from .contacts import ContactService, InvalidContact, ensure_mailable, ensure_reachable
 from .domain_errors import Invalid
 from .text import forbidden_character, forbidden_message, multi_line, one_line
 
@@ -193,9 +193,7 @@ class EmailOrMobile:
 
     def __call__(self, form: Form, field: Field) -> None:
         try:
-            address = ContactService.canonicalise(field.data or "")
-            if address.contact_type == "email":
-                ensure_mailable(address.value)
+            ensure_reachable(ContactService.canonicalise(field.data or ""))
         except InvalidContact as exc:
             raise ValidationError(str(exc)) from None
 

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from .. import abuse
 from ..companies import CompanyService
-from ..contacts import ContactAddress, ContactService, InvalidContact, ensure_mailable
+from ..contacts import ContactAddress, ContactService, InvalidContact, ensure_reachable
 from ..domain_errors import Conflict, Invalid, NotFound
 from ..events import EventLogService
 from ..extensions import db
@@ -55,12 +55,11 @@ def contact_address(raw: str, *, field: str = "address") -> ContactAddress:
     """Canonicalise an address typed where a contact's address belongs (an e-mail address
     or a mobile number), or raise Invalid.
 
-    An e-mail address must be one FleetOS can write to (``ensure_mailable``).
+    FleetOS must be able to write to it (``ensure_reachable``: no landline, say).
     """
     try:
         address = ContactService.canonicalise(raw)
-        if address.contact_type == "email":
-            ensure_mailable(address.value)
+        ensure_reachable(address)
     except InvalidContact as exc:
         raise Invalid(field, str(exc)) from None
     return address

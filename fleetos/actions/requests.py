@@ -18,7 +18,7 @@ from sqlalchemy import func, text, update
 
 from .. import abuse, lifecycle, queries
 from ..companies import CompanyService
-from ..contacts import ContactService, InvalidContact, ensure_mailable
+from ..contacts import ContactService, InvalidContact, ensure_mailable, ensure_reachable
 from ..domain_errors import Conflict, Forbidden, Invalid
 from ..events import EventLogService
 from ..extensions import db
@@ -180,6 +180,7 @@ def _resolve_supplier(
         )
     try:
         address = ContactService.canonicalise(new.supplier_address)
+        ensure_reachable(address)
     except InvalidContact as exc:
         raise Invalid("supplier_address", str(exc)) from None
     # The same steps whoever the address is (its supplier, or one emerging for it):

@@ -45,7 +45,10 @@ def _per_number() -> str:
 
 
 # Replies per sending number (a loop between two auto-responders ends here).
-replies_per_number = limiter.limit(_per_number, key_func=_sender_key)
+# Only verified calls count: an unsigned caller cannot spend a number's budget.
+replies_per_number = limiter.limit(
+    _per_number, key_func=_sender_key, deduct_when=lambda response: response.status_code != 403
+)
 
 
 @bp.post("/sms/inbound")

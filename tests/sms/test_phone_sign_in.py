@@ -196,3 +196,10 @@ def test_expired_codes_and_short_links_are_forgotten(app, world, smtp):
         db.session.commit()
         assert forget_expired_credentials() == 1
         assert db.session.scalars(select(LinkCredential.jti)).all() == ["live"]
+
+
+def test_a_landline_is_refused_with_a_reason(app, world, smtp):
+    browser = Browser(app.test_client(), smtp)
+    answer = browser.post("/auth/login", {"address": "+44 20 7946 0958"})
+    assert answer.status_code == 422 and "looks like a landline" in answer.text
+    assert 'value="+44 20 7946 0958"' in answer.text

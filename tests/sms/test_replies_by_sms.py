@@ -70,7 +70,7 @@ def test_ok_by_sms_acknowledges_joe_emerges_and_the_fleet_hears(
     assert "acknowledged" in mail["Subject"] and JOE in text_body(mail)
     # And on the timeline, the fleet sees it.
     page = app_test_page(app, world, request_id)
-    assert "acknowledged it. <small class=\"channel\">(by SMS)</small>" in page
+    assert 'acknowledged it. <small class="channel">(by SMS)</small>' in page
 
 
 def app_test_page(app, world, request_id):
@@ -252,3 +252,19 @@ def test_an_mms_photo_becomes_an_attachment_of_the_note(app, world, backend, gat
             ("image/jpeg", "sms", notes[0].event_id)
         ]
     assert last_text(app, gateway, JOE).startswith("FleetOS: Note added")
+
+
+def test_only_verified_replies_spend_a_numbers_budget(make_app, world, gateway):
+    from tests.smsgateway import webhook_config
+
+    app = make_app(
+        **webhook_config(gateway),
+        RATELIMIT_ENABLED=True,
+        SMS_INBOUND_LIMIT_PER_NUMBER="2 per minute",
+    )
+    client = app.test_client()
+    for _ in range(3):  # someone without the secret, posting as Joe
+        unsigned = client.post("/sms/inbound", json={"from": JOE, "body": "STOP"})
+        assert unsigned.status_code == 403
+    statuses = [reply(app, "webhook", JOE, "hello").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
