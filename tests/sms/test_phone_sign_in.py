@@ -203,3 +203,24 @@ def test_a_landline_is_refused_with_a_reason(app, world, smtp):
     answer = browser.post("/auth/login", {"address": "+44 20 7946 0958"})
     assert answer.status_code == 422 and "looks like a landline" in answer.text
     assert 'value="+44 20 7946 0958"' in answer.text
+
+
+def test_an_invitation_by_sms_joins_by_code(app, world, as_, gateway, smtp):
+    dana = as_("dana")
+    answer = dana.post(
+        "/auth/invite", {"address": "07911 123458", "display_name": "Sam"}, page="/auth/invite"
+    )
+    assert answer.status_code == 303
+    text = last_text(app, gateway, "+447911123458")
+    # The domain is defanged as in mail: a phone would make a link of it.
+    assert text.startswith("Dana invited you to Acme Fleet (acme-fleet[.]com) on FleetOS. Code ")
+    sam = Browser(app.test_client(), smtp)
+    code = CODE.search(text).group(1)
+    assert type_code(sam, "+447911123458", code).status_code == 303
+    with database(app):
+        joined = db.session.scalar(select(Contact).where(Contact.contact_value == "+447911123458"))
+        assert (joined.company_id, joined.contact_type, joined.display_name) == (
+            world.companies["acme"],
+            "phone",
+            "Sam",
+        )
