@@ -29,9 +29,15 @@ from ..text import shorten
 from .gsm import SEGMENT, septets, to_gsm
 from .refs import ref_for
 
-# How long each piece of typed text may be, tried in turn until the message fits: the
-# longest pieces are cut first, and short ones (a name) stay whole as long as possible.
-BUDGETS = (None, *range(120, 3, -2), 0)
+# How long typed text may be, tried in turn until the message fits: what a message is
+# about (``|cut``: a title, a note) is shortened first, longest first; names
+# (``|cut_last``: a company, a person) only when that is not enough.
+BUDGETS: tuple[tuple[int | None, int | None], ...] = (
+    (None, None),
+    *((about, None) for about in range(120, 19, -2)),
+    *((20, names) for names in range(60, 11, -2)),
+    *((both, both) for both in range(20, -1, -2)),
+)
 
 
 class DoesNotFit(Unsendable):
@@ -48,8 +54,10 @@ def render_sms(kind: str, recipient: str, context: dict[str, Any]) -> str:
     if isinstance(service_request, ServiceRequest):
         context["ref"] = ref_for(recipient, service_request.request_id)
         context["hint"] = reply_hint(service_request, recipient)
-    for budget in BUDGETS:
-        text = _one_line(to_gsm(render_mail(f"sms/{kind}.txt", _budget=budget, **context)))
+    for about, names in BUDGETS:
+        rendered = render_mail(f"sms/{kind}.txt", _budget=about, _names_budget=names, **context)
+        # "Brake pads…." reads as "Brake pads…"
+        text = _one_line(to_gsm(rendered.replace("\u2026.", "\u2026")))
         length = septets(text)
         if length is not None and length <= SEGMENT:
             return text
@@ -75,15 +83,25 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-@pass_context
-def cut(context: Context, value: object) -> str:
-    """Typed text, as long as the message's current budget allows."""
+def _cut(value: object, budget: int | None) -> str:
     text = " ".join(str(value or "").split())
-    budget = context.get("_budget")
     if budget is None:
         return text
     return shorten(text, budget) if budget else ""
 
 
+@pass_context
+def cut(context: Context, value: object) -> str:
+    """What a message is about, as long as the message's current budget allows."""
+    return _cut(value, context.get("_budget"))
+
+
+@pass_context
+def cut_last(context: Context, value: object) -> str:
+    """A name: shortened only once what the message is about is as short as it gets."""
+    return _cut(value, context.get("_names_budget"))
+
+
 def register_sms_templates(app: Flask) -> None:
     app.add_template_filter(cut, "cut")
+    app.add_template_filter(cut_last, "cut_last")
