@@ -21,7 +21,7 @@ from tests.sms.conftest import (
     texts_to,
 )
 from tests.support.apps import database
-from tests.support.web import Browser, events
+from tests.support.web import CSRF_INPUT, Browser, events
 
 WRONG = "That code does not work"
 
@@ -224,3 +224,23 @@ def test_an_invitation_by_sms_joins_by_code(app, world, as_, gateway, smtp):
             "phone",
             "Sam",
         )
+
+
+def test_typing_a_code_does_the_same_work_for_a_known_and_an_unknown_address(app, world, smtp):
+    from tests.support.dns import sql_statements
+
+    browser = Browser(app.test_client(), smtp)
+    for address in ("dana@acme-fleet.com", "nobody@acme-fleet.com"):
+        browser.post("/auth/login", {"address": address})
+    deliver(app)  # Dana got a code; the stranger got "how to start", with none
+    work = {}
+    for address in ("dana@acme-fleet.com", "nobody@acme-fleet.com"):
+        page = browser.client.get("/auth/code")
+        csrf = CSRF_INPUT.search(page.text).group(1)
+        with sql_statements(app) as statements:
+            answer = browser.client.post(
+                "/auth/code", data={"csrf_token": csrf, "address": address, "code": "000000"}
+            )
+        assert answer.status_code == 422 and WRONG in answer.text
+        work[address] = statements
+    assert work["dana@acme-fleet.com"] == work["nobody@acme-fleet.com"]
