@@ -580,3 +580,12 @@ class SmsOptOut(Model):
 
     address: Mapped[str] = mapped_column(Text, primary_key=True)
     opted_out_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+
+
+class SmsReceived(Model):
+    """The gateway's id of an SMS reply acted on: one posted twice is acted on once."""
+
+    __tablename__ = "sms_received"
+
+    gateway_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(server_default=text("now()"))

@@ -4,7 +4,8 @@
   with ``X-Twilio-Signature`` under ``TWILIO_AUTH_TOKEN``, checked by Twilio's
   own library against the URL Twilio called (on ``BASE_URL``, as configured in
   Twilio's console).
-* The webhook backend: JSON ``{"from": "+1...", "body": "..."}`` signed with
+* The webhook backend: JSON ``{"from": "+1...", "body": "..."}`` (and, if the
+  gateway has one, its message ``"id"``) signed with
   ``X-FleetOS-Signature: sha256=<hex>`` (HMAC-SHA256 of the raw body under
   ``SMS_WEBHOOK_SECRET``).
 
@@ -67,7 +68,10 @@ def _webhook() -> Received | None:
     sender, text = payload.get("from"), payload.get("body")
     if not isinstance(sender, str) or not isinstance(text, str):
         return None
-    return Received(InboundSms(sender, text), "webhook")
+    gateway_id = payload.get("id")
+    return Received(
+        InboundSms(sender, text, gateway_id=str(gateway_id) if gateway_id else None), "webhook"
+    )
 
 
 def _twilio() -> Received | None:
@@ -84,7 +88,13 @@ def _twilio() -> Received | None:
     form = request.form
     urls = tuple(form.get(f"MediaUrl{n}", "") for n in range(_media_count(form.get("NumMedia"))))
     media = _fetch_media([url for url in urls if url])
-    return Received(InboundSms(form.get("From", ""), form.get("Body", ""), media), "twilio", urls)
+    sms = InboundSms(
+        form.get("From", ""),
+        form.get("Body", ""),
+        media,
+        gateway_id=form.get("MessageSid") or None,
+    )
+    return Received(sms, "twilio", urls)
 
 
 def _media_count(raw: str | None) -> int:

@@ -25,6 +25,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy.dialects.postgresql import insert
+
 from ..actions import access
 from ..actions import requests as request_actions
 from ..actions.attachments import Attachable
@@ -32,7 +34,7 @@ from ..contacts import ContactService, InvalidContact
 from ..domain_errors import DomainError
 from ..events import EventLogService
 from ..extensions import db
-from ..models import Contact, ServiceRequest
+from ..models import Contact, ServiceRequest, SmsReceived
 from ..outbox import queue_mail
 from ..text import shorten
 from ..unit_of_work import atomic
@@ -63,6 +65,8 @@ class InboundSms:
     sender: str
     body: str
     media: Sequence[Attachable] = ()
+    # The gateway's own id of the message (Twilio's MessageSid), when it gives one.
+    gateway_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,12 +108,26 @@ def receive(sms: InboundSms) -> Reply:
         number = ContactService.canonicalise(sms.sender).value
     except InvalidContact:
         return Reply("ignored", "")  # no number to answer (a gateway test message, say)
+    if sms.gateway_id and not _first_time(sms.gateway_id):
+        return Reply("ignored", "")  # posted again (a retry): acted on already
     parsed = parse(sms.body)
     if parsed.word in STOP_WORDS and not parsed.rest:
         return _stop(number)
     if parsed.word in START_WORDS and not parsed.rest and refs.opted_out(number):
         return _start(number)
     return _act(number, parsed, sms.media)
+
+
+def _first_time(gateway_id: str) -> bool:
+    """Record the gateway's id; False if it was recorded before (in this unit of work's
+    commit, so a message is acted on once however often it is posted)."""
+    recorded = db.session.scalar(
+        insert(SmsReceived)
+        .values(gateway_id=gateway_id[:100])
+        .on_conflict_do_nothing()
+        .returning(SmsReceived.gateway_id)
+    )
+    return recorded is not None
 
 
 def _stop(number: str) -> Reply:

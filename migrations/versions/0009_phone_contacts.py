@@ -13,11 +13,14 @@
   its first reply).
 * ``sms_opt_outs``: numbers that texted STOP; FleetOS sends them no SMS until
   they text START.
+* ``sms_received``: the gateway's id of every SMS reply acted on (Twilio's
+  ``MessageSid``, the webhook's ``id``), so a gateway that posts one twice
+  (a retry after a timeout) gets it acted on once.
 
 Only new tables, created empty in this transaction: nothing existing is
 rewritten or locked. ``sms_request_refs`` references service_requests through
 ``requests_rebuild.table()`` (the table being rebuilt during a v1 upgrade).
-``downgrade`` drops the three tables, which restores 0008's schema exactly.
+``downgrade`` drops the four tables, which restores 0008's schema exactly.
 
 Revision ID: 0009_phone_contacts
 Revises: 0008_sessions
@@ -83,6 +86,15 @@ CREATE TABLE sms_opt_outs (
 )
 """
 
+CREATE_SMS_RECEIVED = """
+CREATE TABLE sms_received (
+    gateway_id TEXT NOT NULL,
+    -- squawk-ignore prefer-timestamp-tz
+    received_at TIMESTAMP WITHOUT TIME ZONE DEFAULT now() NOT NULL,
+    CONSTRAINT sms_received_pkey PRIMARY KEY (gateway_id)
+)
+"""
+
 # Indexes on tables created in this same transaction: nobody else can see
 # them yet, so there is nothing for CONCURRENTLY to spare.
 INDEXES = {
@@ -96,6 +108,7 @@ def upgrade():
     op.execute(CREATE_LINK_CREDENTIALS)
     op.execute(create_sms_request_refs())
     op.execute(CREATE_SMS_OPT_OUTS)
+    op.execute(CREATE_SMS_RECEIVED)
     for name, target in INDEXES.items():
         op.execute(
             f"-- squawk-ignore require-concurrent-index-creation\nCREATE INDEX {name} ON {target}"
@@ -103,6 +116,7 @@ def upgrade():
 
 
 def downgrade():
+    op.execute("DROP TABLE sms_received")
     op.execute("DROP TABLE sms_opt_outs")
     op.execute("DROP TABLE sms_request_refs")
     op.execute("DROP TABLE link_credentials")

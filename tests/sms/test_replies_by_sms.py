@@ -4,6 +4,7 @@ gateway only (403 otherwise, nothing changed), refs per number, STOP and START, 
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from sqlalchemy import func, select
@@ -22,11 +23,13 @@ from tests.support.web import load_request, request_events, row_counts
 INBOUND_URL = "http://fleetos.test/sms/inbound"
 
 
-def reply(app, backend: str, sender: str, body: str, **extra):
-    """The gateway posts a reply, signed as the configured backend signs."""
+def reply(app, backend: str, sender: str, body: str, *, gateway_id: str | None = None, **extra):
+    """The gateway posts a reply, signed as the configured backend signs (each reply with
+    an id of its own, unless ``gateway_id`` says which)."""
     client = app.test_client()
+    gateway_id = gateway_id or "SM" + uuid.uuid4().hex
     if backend == "webhook":
-        payload = json.dumps({"from": sender, "body": body}).encode()
+        payload = json.dumps({"from": sender, "body": body, "id": gateway_id}).encode()
         return client.post(
             "/sms/inbound",
             data=payload,
@@ -35,7 +38,7 @@ def reply(app, backend: str, sender: str, body: str, **extra):
                 "X-FleetOS-Signature": sign(payload, WEBHOOK_SECRET),
             },
         )
-    form = {"From": sender, "Body": body, "MessageSid": "SM" + "0" * 32, "NumMedia": "0", **extra}
+    form = {"From": sender, "Body": body, "MessageSid": gateway_id, "NumMedia": "0", **extra}
     signature = RequestValidator(TWILIO_TOKEN).compute_signature(INBOUND_URL, form)
     return client.post("/sms/inbound", data=form, headers={"X-Twilio-Signature": signature})
 
@@ -268,3 +271,12 @@ def test_only_verified_replies_spend_a_numbers_budget(make_app, world, gateway):
         assert unsigned.status_code == 403
     statuses = [reply(app, "webhook", JOE, "hello").status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
+
+
+def test_a_reply_posted_twice_is_acted_on_once(app, world, backend, gateway, joes_request):
+    request_id, _ = joes_request
+    for _ in range(2):  # the gateway retries after a timeout
+        assert reply(app, backend, JOE, "On my way", gateway_id="SM-retried").status_code == 200
+    notes = [e for e in request_events(app, request_id) if e.event_type == "request.note"]
+    assert [n.metadata_["body"] for n in notes] == ["On my way"]
+    assert len([t for t in texts_to(app, gateway, JOE) if "Note added" in t]) == 1
