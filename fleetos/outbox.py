@@ -13,6 +13,11 @@ before it recorded so sends it again. Each message gets its ``Message-ID`` when
 it is queued and keeps it for every attempt, so receivers (and FleetOS's own
 reply handling) can drop the duplicate.
 
+A message to a phone number (a contact whose address is E.164) is an SMS: the
+same row, rendered from ``templates/sms/`` to fit one segment, handed to the
+SMS gateway (``fleetos/sms/backends.py``) instead of SMTP, with the same
+retries; a number that texted STOP is sent nothing (``withheld``).
+
 One message that cannot be sent never holds up the others. Every failure is
 recorded on its row: a message that can never be sent (no SMTPUTF8 for its
 address, a line break in its subject, an address refused for good) fails at
