@@ -115,6 +115,7 @@ def register_extensions(app: Flask) -> None:
     from .messaging import decisions  # noqa: F401  (registers what the mail worker composes)
     from .messaging.unlinked import register_mail_templates
     from .outbox import register_mail
+    from .sms.compose import register_sms_templates
 
     db.init_app(app)
     with app.app_context():
@@ -126,6 +127,7 @@ def register_extensions(app: Flask) -> None:
     register_session(app)
     register_mail(app)
     register_mail_templates(app)
+    register_sms_templates(app)
 
 
 def register_logging(app: Flask) -> None:
@@ -167,11 +169,13 @@ def register_blueprints(app: Flask) -> None:
     from .dashboard.views import bp as dashboard_bp
     from .replies.views import bp as replies_bp
     from .requests.views import bp as requests_bp
+    from .sms.views import bp as sms_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(requests_bp)
     app.register_blueprint(replies_bp)
+    app.register_blueprint(sms_bp)
 
     @app.get("/")
     def index() -> Response:

@@ -100,9 +100,10 @@ def send_daily_links_command() -> None:
 @fleetos_cli.command("forget-used-links")
 def forget_used_links_command() -> None:
     """Delete the records of used sign-in links that have expired anyway (safe to run often)."""
-    from .actions.housekeeping import forget_expired_links
+    from .actions.housekeeping import forget_expired_credentials, forget_expired_links
 
     click.echo(f"forgot {forget_expired_links()} expired used links")
+    click.echo(f"forgot {forget_expired_credentials()} expired codes and short links")
 
 
 @fleetos_cli.command("forget-ended-sessions")

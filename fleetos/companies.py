@@ -110,7 +110,7 @@ class CompanyService:
 
     @staticmethod
     def supplier_for_address(address: str, *, introduced_by: Contact, channel: str) -> Resolved:
-        """The supplier that work sent to ``address`` (canonical e-mail) goes to.
+        """The supplier that work sent to ``address`` (canonical e-mail or number) goes to.
 
         Its contact's company if that is a supplier, else the supplier that
         verified its domain, else the supplier that emerged from the address
@@ -119,7 +119,7 @@ class CompanyService:
         any new address: what its owner is told is the delivery worker's
         decision (``fleetos/messaging/decisions.py``), never the request's.
         """
-        domain = domain_of(address)
+        domain = domain_of(address) if "@" in address else ""  # a mobile number has none
         event = {
             "via": "request",
             "address": address,

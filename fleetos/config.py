@@ -130,6 +130,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "DNS_TIMEOUT": _positive(env, "DNS_TIMEOUT", 5),
         **_attachment_config(env),
         **_reply_config(env),
+        **_sms_config(env),
     }
 
 
@@ -154,6 +155,45 @@ def _reply_config(env: Mapping[str, str]) -> dict[str, Any]:
         # Seconds the link to accept or discard a held reply works.
         "HELD_REPLY_LINK_MAX_AGE": int(
             _positive(env, "HELD_REPLY_LINK_MAX_AGE", 7 * 24 * 3600, whole=True)
+        ),
+    }
+
+
+SMS_BACKENDS = ("console", "webhook", "twilio")
+
+
+def _sms_config(env: Mapping[str, str]) -> dict[str, Any]:
+    """SMS: which gateway carries messages to phone numbers, and how replies are verified."""
+    backend = env.get("SMS_BACKEND", "console").strip().lower() or "console"
+    if backend not in SMS_BACKENDS:
+        raise ConfigError(f"SMS_BACKEND must be console, webhook or twilio, not {backend!r}")
+    needed = {
+        "webhook": ("SMS_WEBHOOK_URL", "SMS_WEBHOOK_SECRET"),
+        "twilio": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"),
+    }.get(backend, ())
+    missing = [name for name in needed if not env.get(name)]
+    if missing:
+        raise ConfigError(f"SMS_BACKEND={backend} needs " + " and ".join(missing))
+    return {
+        "SMS_BACKEND": backend,
+        "SMS_WEBHOOK_URL": env.get("SMS_WEBHOOK_URL") or None,
+        # Signs what FleetOS posts to the webhook, and verifies what the gateway posts back.
+        "SMS_WEBHOOK_SECRET": env.get("SMS_WEBHOOK_SECRET") or None,
+        "TWILIO_ACCOUNT_SID": env.get("TWILIO_ACCOUNT_SID") or None,
+        "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN") or None,
+        "TWILIO_FROM": env.get("TWILIO_FROM") or None,
+        "TWILIO_API_BASE": env.get("TWILIO_API_BASE", "https://api.twilio.com").rstrip("/"),
+        # Seconds the worker waits for the gateway to answer one SMS.
+        "SMS_TIMEOUT": _positive(env, "SMS_TIMEOUT", 10),
+        # Wrong codes typed at /auth/code, per client and per address (on top of the
+        # rule that a code dies after 5 wrong tries).
+        "CODE_TRY_LIMIT_PER_IP": env.get("CODE_TRY_LIMIT_PER_IP", "20 per 10 minutes;100 per day"),
+        "CODE_TRY_LIMIT_PER_ADDRESS": env.get(
+            "CODE_TRY_LIMIT_PER_ADDRESS", "10 per 10 minutes;30 per day"
+        ),
+        # Replies received at /sms/inbound, per sending number.
+        "SMS_INBOUND_LIMIT_PER_NUMBER": env.get(
+            "SMS_INBOUND_LIMIT_PER_NUMBER", "10 per minute;200 per day"
         ),
     }
 

@@ -159,6 +159,26 @@ def _odd_script_characters(word: str) -> str:
     return ", ".join(dict.fromkeys(odd))
 
 
+def ensure_reachable(address: ContactAddress) -> None:
+    """Refuse an address FleetOS cannot write to, saying why (InvalidContact): an e-mail
+    address it cannot mail (``ensure_mailable``), or a number that cannot take an SMS
+    (a landline)."""
+    if address.contact_type == "email":
+        ensure_mailable(address.value)
+        return
+    kind = phonenumbers.number_type(phonenumbers.parse(address.value))
+    if kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.TOLL_FREE):
+        raise InvalidContact(
+            f"{address.value} looks like a landline: FleetOS texts mobile numbers. "
+            "Enter a mobile number or an e-mail address."
+        )
+
+
+def is_phone_number(address: str) -> bool:
+    """Whether a canonical contact value is a phone number (E.164), which FleetOS texts."""
+    return address.startswith("+") and "@" not in address
+
+
 def mailbox(raw: str) -> str:
     """The mailbox ``raw`` reaches, for counting: canonical, with a plus-tag folded
     (``a+1@x`` and ``a+2@x`` are both ``a@x``); text that is no address, as typed."""

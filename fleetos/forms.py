@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from flask import current_app, g, request
 from flask_wtf import FlaskForm
+from flask_wtf.form import _Auto
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from werkzeug.datastructures import FileStorage
+from werkzeug.datastructures import FileStorage, MultiDict
 from wtforms import Field, HiddenField, MultipleFileField, TextAreaField
 from wtforms.validators import Length, ValidationError
 
 from . import lifecycle
 from .actions.attachments import Attachable, HeldFile, IncomingFile, take_in
 from .attachments.content import ACCEPT_ATTRIBUTE
-from .contacts import ContactService, InvalidContact, ensure_mailable
+from .contacts import ContactService, InvalidContact, ensure_mailable, ensure_reachable
 from .domain_errors import Invalid
 from .text import forbidden_character, forbidden_message, multi_line, one_line
 
@@ -41,12 +42,34 @@ class Form(FlaskForm):
     class Meta:
         csrf = False  # CSRFProtect has checked it already (see above)
 
+    # Fields renamed in public: {new name: old name}. A client that still posts
+    # the old name (a bookmarklet, a script, a cached page) is understood.
+    renamed: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, formdata: Any = _Auto, **kwargs: Any) -> None:
+        if self.renamed and formdata is _Auto:
+            formdata = self._wtforms_meta().wrap_formdata(self, formdata)  # the request's form
+        if self.renamed and isinstance(formdata, MultiDict):
+            formdata = _with_new_names(formdata, self.renamed)
+        super().__init__(formdata=formdata, **kwargs)
+
     def refused(self, refusal: Invalid) -> None:
         """Show an action's refusal on the fields it names."""
         for name, message in refusal.errors.items():
             field = self._fields.get(name)
             if field is not None:
                 field.errors = [*field.errors, message]
+
+
+def _with_new_names(formdata: MultiDict[str, Any], renamed: dict[str, str]) -> MultiDict[str, Any]:
+    """``formdata`` with each old name's values under its new name, where the new one is absent."""
+    if not any(old in formdata and new not in formdata for new, old in renamed.items()):
+        return formdata
+    copy: MultiDict[str, Any] = MultiDict(formdata)
+    for new, old in renamed.items():
+        if old in copy and new not in copy:
+            copy.setlist(new, copy.getlist(old))
+    return copy
 
 
 class FormWithFiles(Form):
@@ -163,6 +186,16 @@ def as_uuid(value: object) -> uuid.UUID | None:
         return uuid.UUID(str(value).strip())
     except ValueError:
         return None
+
+
+class EmailOrMobile:
+    """An e-mail address FleetOS can write to, or a mobile number (canonical as contacts are)."""
+
+    def __call__(self, form: Form, field: Field) -> None:
+        try:
+            ensure_reachable(ContactService.canonicalise(field.data or ""))
+        except InvalidContact as exc:
+            raise ValidationError(str(exc)) from None
 
 
 class EmailAddress:

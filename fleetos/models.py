@@ -618,3 +618,69 @@ class HeldReply(Model):
     decision: Mapped[str | None] = mapped_column(Text)
 
     reply_address: Mapped[ReplyAddress] = relationship(lazy="joined")
+
+
+class LinkCredential(Model):
+    """What a message carried beside its signed link: a one-time code, a short key, or both.
+
+    The code (stored hashed) and the short link (``BASE_URL/s/<short_key>``)
+    both resolve to the signed link kept in ``token`` until it is used: link,
+    code and short link are one credential, burnt together through the link's
+    id (``jti``) in ``used_link_tokens``. A code dies after 5 wrong tries.
+    """
+
+    __tablename__ = "link_credentials"
+    __table_args__ = (
+        Index("idx_link_credentials_contact", "contact_value", "expires_at"),
+        Index("idx_link_credentials_expires", "expires_at"),
+    )
+
+    jti: Mapped[str] = mapped_column(Text, primary_key=True)
+    contact_value: Mapped[str] = mapped_column(Text)
+    # The signed link; cleared once used (nothing secret is kept after use).
+    token: Mapped[str | None] = mapped_column(Text)
+    code_hash: Mapped[str | None] = mapped_column(Text)
+    short_key: Mapped[str | None] = mapped_column(Text, unique=True)
+    wrong_tries: Mapped[int] = mapped_column(server_default=text("0"))
+    expires_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+
+
+class SmsRequestRef(Model):
+    """The short ref an SMS about a request carries ("Ref 4821"), per number and request.
+
+    A reply that names it reaches that request; refs are per number, so a
+    guessed ref reaches nothing of anyone else's. A row also says that this
+    request was sent to this number (which emerges as a contact on its first reply).
+    """
+
+    __tablename__ = "sms_request_refs"
+    __table_args__ = (
+        UniqueConstraint("address", "ref"),
+        Index("idx_sms_request_refs_request", "request_id"),
+    )
+
+    address: Mapped[str] = mapped_column(Text, primary_key=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("service_requests.request_id", ondelete="CASCADE"), primary_key=True
+    )
+    ref: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+
+
+class SmsOptOut(Model):
+    """A number that texted STOP: it is sent no SMS until it texts START."""
+
+    __tablename__ = "sms_opt_outs"
+
+    address: Mapped[str] = mapped_column(Text, primary_key=True)
+    opted_out_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+
+
+class SmsReceived(Model):
+    """The gateway's id of an SMS reply acted on: one posted twice is acted on once."""
+
+    __tablename__ = "sms_received"
+
+    gateway_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(server_default=text("now()"))

@@ -13,6 +13,11 @@ before it recorded so sends it again. Each message gets its ``Message-ID`` when
 it is queued and keeps it for every attempt, so receivers (and FleetOS's own
 reply handling) can drop the duplicate.
 
+A message to a phone number (a contact whose address is E.164) is an SMS: the
+same row, rendered from ``templates/sms/`` to fit one segment, handed to the
+SMS gateway (``fleetos/sms/backends.py``) instead of SMTP, with the same
+retries; a number that texted STOP is sent nothing (``withheld``).
+
 One message that cannot be sent never holds up the others. Every failure is
 recorded on its row: a message that can never be sent (no SMTPUTF8 for its
 address, a line break in its subject, an address refused for good) fails at
@@ -49,12 +54,16 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
+from .contacts import is_phone_number
 from .database import connect_directly, describe, is_unavailable
 from .extensions import db
 from .logs import OncePerBurst
 from .messaging import reply_to
 from .messaging.unlinked import render_mail, unlinked
 from .models import OutboxMessage
+from .sms.backends import send_sms
+from .sms.compose import render_sms
+from .sms.refs import texting_refused
 from .smtp import Outgoing, SmtpSettings, is_permanent, new_message_id, send
 
 log = logging.getLogger(__name__)
@@ -96,12 +105,13 @@ def queue_mail(
     None is returned. The caller's unit of work commits.
     """
     subject = unlinked(subject)  # user text in a subject: a link in it is shown, not linked
+    text_body, html_body = render_bodies(kind, recipient, subject, context)
     values: dict[str, Any] = {
         "kind": kind,
         "recipient": recipient,
         "subject": subject,
-        "text_body": render_mail(f"email/{kind}.txt", subject=subject, **context),
-        "html_body": render_mail(f"email/{kind}.html", subject=subject, **context),
+        "text_body": text_body,
+        "html_body": html_body,
         "dedupe_key": dedupe_key,
         "email_message_id": new_message_id(current_app.config["MAIL_DEFAULT_SENDER"]),
     }
@@ -159,30 +169,40 @@ def reply_address_of(message: OutboxMessage) -> str | None:
 # -- messages the worker composes -------------------------------------------------------------
 
 
+def render_bodies(
+    kind: str, recipient: str, subject: str, context: dict[str, Any]
+) -> tuple[str, str | None]:
+    """The text and HTML bodies of a ``kind`` message to ``recipient``.
+
+    The address decides the channel: a phone number (E.164) is sent an SMS
+    (``templates/sms/<kind>.txt``, one segment, no HTML); an e-mail address a
+    mail (``templates/email/<kind>.txt|.html``).
+    """
+    if is_phone_number(recipient):
+        return render_sms(kind, recipient, {"subject": subject, **context}), None
+    return (
+        render_mail(f"email/{kind}.txt", subject=subject, **context),
+        render_mail(f"email/{kind}.html", subject=subject, **context),
+    )
+
+
 @dataclass(frozen=True)
 class Composed:
-    """A message as the worker decided it: which template, to say what (and, for a
-    message about a request, as whom its recipient may reply)."""
+    """A message as the worker decided it: which template, to say what (rendered for the
+    recipient's channel when the worker sends it), and, for a message about a request,
+    as whom its recipient may reply by mail."""
 
     kind: str
     subject: str
-    text_body: str
-    html_body: str
+    context: dict[str, Any]
     reply_as: ReplyAs | None = None
 
 
 def compose(
     kind: str, subject: str, *, reply_as: ReplyAs | None = None, **context: object
 ) -> Composed:
-    """Render ``templates/email/<kind>.txt|.html`` (user text in it shown, never linked)."""
-    subject = unlinked(subject)
-    return Composed(
-        kind,
-        subject,
-        render_mail(f"email/{kind}.txt", subject=subject, **context),
-        render_mail(f"email/{kind}.html", subject=subject, **context),
-        reply_as,
-    )
+    """The ``kind`` message (user text in it shown, never linked)."""
+    return Composed(kind, unlinked(subject), dict(context), reply_as)
 
 
 Composer = Callable[[OutboxMessage], "Composed | None"]
@@ -233,8 +253,9 @@ def _compose_now(message: OutboxMessage) -> bool:
         return False
     message.kind = composed.kind
     message.subject = composed.subject
-    message.text_body = composed.text_body
-    message.html_body = composed.html_body
+    message.text_body, message.html_body = render_bodies(
+        composed.kind, message.recipient, composed.subject, composed.context
+    )
     if composed.reply_as is not None:
         message.context = {**(message.context or {}), "reply": composed.reply_as.as_context()}
     return True
@@ -308,6 +329,9 @@ def deliver_one(
     if expired:
         outcome = _finish(message, "expired")
         log.info("mail %s not sent: its link expired before it could go", message.message_id)
+    elif texting_refused(message.recipient, message.kind):
+        outcome = _finish(message, "withheld")
+        log.info("SMS %s not sent: its number texted STOP", message.message_id)
     else:
         try:
             if message.context is not None and message.text_body is None:
@@ -327,7 +351,13 @@ def deliver_one(
 
 
 def transmit(message: OutboxMessage, *, smtp_timeout: float | None = None) -> None:
-    """Hand one message to SMTP, or print it when no MAIL_SERVER is set (development)."""
+    """Hand one message to SMTP (or its SMS to the gateway), or print it when no
+    MAIL_SERVER is set (development)."""
+    if is_phone_number(message.recipient):
+        send_sms(
+            message.recipient, message.text_body or "", idempotency_key=message.email_message_id
+        )
+        return
     outgoing = Outgoing(
         message_id=message.email_message_id or "",
         recipient=message.recipient,

@@ -19,11 +19,12 @@ from sqlalchemy.dialects.postgresql import insert
 
 from .. import abuse
 from ..companies import CompanyService
-from ..contacts import ContactAddress, ContactService, InvalidContact, ensure_mailable
+from ..contacts import ContactAddress, ContactService, InvalidContact, ensure_reachable
 from ..domain_errors import Conflict, Invalid, NotFound
 from ..events import EventLogService
 from ..extensions import db
-from ..messaging.decisions import invite_subject
+from ..messaging import credentials
+from ..messaging.decisions import code_context, invite_subject
 from ..messaging.links import (
     Link,
     LinkError,
@@ -34,7 +35,15 @@ from ..messaging.links import (
     safe_next,
     site_path,
 )
-from ..models import COMPANY_TYPES, Company, Contact, Invitation, UsedLinkToken, WebSession
+from ..models import (
+    COMPANY_TYPES,
+    Company,
+    Contact,
+    Invitation,
+    ServiceRequest,
+    UsedLinkToken,
+    WebSession,
+)
 from ..outbox import queue_for_worker, queue_mail
 from ..text import clean_line
 from ..unit_of_work import atomic
@@ -42,16 +51,15 @@ from ..unit_of_work import atomic
 WEB = "web"
 
 
-def email_address(raw: str, *, field: str = "email") -> ContactAddress:
-    """Canonicalise an address typed where an e-mail address belongs, or raise Invalid.
+def contact_address(raw: str, *, field: str = "address") -> ContactAddress:
+    """Canonicalise an address typed where a contact's address belongs (an e-mail address
+    or a mobile number), or raise Invalid.
 
-    The address must be one FleetOS can write to (``ensure_mailable``).
+    FleetOS must be able to write to it (``ensure_reachable``: no landline, say).
     """
     try:
         address = ContactService.canonicalise(raw)
-        if address.contact_type != "email":
-            raise Invalid(field, "Enter an e-mail address, like dana@acme-fleet.com.")
-        ensure_mailable(address.value)
+        ensure_reachable(address)
     except InvalidContact as exc:
         raise Invalid(field, str(exc)) from None
     return address
@@ -78,7 +86,7 @@ def ask_for_sign_in(raw_address: str, next_path: str | None = None) -> LinkSent:
     Nothing is looked up here: the page, and the work behind it, are the same
     for every address, so neither tells who uses FleetOS.
     """
-    address = email_address(raw_address)
+    address = contact_address(raw_address)
     queue_for_worker("sign_in", address.value, next_path=next_path)
     return LinkSent(address.value, "sign_in")
 
@@ -89,7 +97,7 @@ class SignUp:
 
     company_name: str
     company_type: str
-    email: str
+    address: str  # e-mail address or mobile number
     display_name: str = ""
 
 
@@ -100,7 +108,7 @@ def ask_for_sign_up(signup: SignUp) -> LinkSent:
     An address that is already a contact gets a sign-in link instead (the
     worker decides): one address never founds a second company.
     """
-    address = email_address(signup.email).value
+    address = contact_address(signup.address).value
     signup = replace(
         signup,
         company_name=clean_line(signup.company_name, "company_name"),
@@ -144,11 +152,13 @@ def invite_colleague(
     The inviter is told the same whether or not the address is another
     company's: that is its owner's to know, and the worker tells them.
     """
-    address = email_address(raw_address)
+    address = contact_address(raw_address)
     existing = ContactService.find(address.value)
     if existing is not None and existing.company_id == inviter.company_id:
         # Colleagues are on the company page already: this tells the inviter nothing new.
-        raise Invalid("email", f"{address.value} is already a colleague at {inviter.company.name}.")
+        raise Invalid(
+            "address", f"{address.value} is already a colleague at {inviter.company.name}."
+        )
     name = clean_line(display_name, "display_name")[:120]
     abuse.write_to(inviter.company_id, address.value, company_name=inviter.company.name)
     # Stored whoever the address is: the company page lists what its people sent,
@@ -189,6 +199,7 @@ def _queue_invite(address: str, company: Company, token: str, *, inviter: Contac
         inviter=inviter,
         company=company,
         days=Purpose.INVITE.max_age // 86400,
+        **code_context(token),
     )
 
 
@@ -364,6 +375,7 @@ def sign_in_with_link(
     link = read_token(token)
     invitation = ensure_invitation_stands(link)
     _consume(link)
+    credentials.burn(link.jti)  # its code and short link die with it
     # One address at a time: two different links for one new address must
     # not both found a company.
     db.session.execute(
@@ -399,6 +411,39 @@ def sign_in_with_link(
     db.session.add(session)
     db.session.flush()
     return SignIn(contact, safe_next(link.next_path), created, session.session_id)
+
+
+@atomic
+def sign_in_with_code(
+    raw_address: str,
+    code: str,
+    *,
+    client_ip: str | None = None,
+    user_agent: str | None = None,
+    replacing: uuid.UUID | None = None,
+    channel: str = WEB,
+) -> SignIn | None:
+    """Type the code a message carried beside its link: sign in on this device exactly as
+    the link's button would (the contact emerging on first use), burning the link too.
+
+    None when the code is wrong, dead (used, expired, 5 wrong tries) or there
+    is no code for that address: never told apart. The wrong try is counted
+    (and committed with this unit of work).
+    """
+    address = contact_address(raw_address)
+    typed = "".join(code.split())
+    if not (typed.isascii() and typed.isdigit() and len(typed) == credentials.CODE_DIGITS):
+        raise Invalid("code", "Type the 6 digits of the code in the message.")
+    found = credentials.check_code(address.value, typed)
+    if found.token is None:
+        return None
+    return sign_in_with_link(
+        found.token,
+        client_ip=client_ip,
+        user_agent=user_agent,
+        replacing=replacing,
+        channel=channel,
+    )
 
 
 def _consume(link: Link) -> None:
@@ -450,31 +495,41 @@ def _emerge(link: Link, channel: str) -> tuple[Contact, bool]:
 
 
 def emerge_on_reply(
-    address: str, *, company_id: uuid.UUID, channel: str, request_id: uuid.UUID
-) -> Contact:
-    """The contact behind ``address`` (canonical), emerging on its first reply.
+    address: str,
+    service_request: ServiceRequest,
+    *,
+    channel: str,
+    company_id: uuid.UUID | None = None,
+) -> Contact | None:
+    """The contact replying from ``address`` (canonical) about ``service_request``: a reply
+    is an access like any other, whatever its channel (mail or SMS).
 
-    A reply to a message FleetOS sent is an access like using a link: an
-    address that is not a contact yet (a supplier that emerged from a request
-    sent to it) becomes one, in the company the request resolved to
-    (``company_id``), recorded as a first sign-in is (``contact.created``),
-    with ``via="reply"``. Whatever the channel (mail or SMS), this is where it
-    happens. Nobody is signed in: a reply opens no session. In the caller's
-    unit of work.
+    An address that is not a contact yet emerges now, as on a first sign-in
+    (``contact.created``, via ``reply``), in ``company_id`` (the company a mail
+    reply address acts for) or, without one, in the supplier company the request
+    resolved to, if the request was sent to this address. The caller has proved
+    that the reply comes from ``address`` about this request (a signed reply
+    address; a verified SMS webhook and the number's ref). Nobody is signed in:
+    a reply opens no session. None: the address is no contact and the request
+    was not sent to it. In the caller's unit of work.
     """
     # One address at a time, as for a sign-in: two first replies make one contact.
     db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:a))"), {"a": address})
     existing = ContactService.find(address)
-    contact, created = ContactService.get_or_create(
-        address, company_id=existing.company_id if existing is not None else company_id
-    )
+    if existing is not None:
+        return existing
+    if company_id is None and service_request.supplier_email == address:
+        company_id = service_request.supplier_company_id
+    if company_id is None:
+        return None
+    contact, created = ContactService.get_or_create(address, company_id=company_id)
     if created:
         EventLogService.record(
             "contact.created",
             company_id=contact.company_id,
             contact_id=contact.contact_id,
+            request_id=service_request.request_id,
             via="reply",
-            replied_to_request=str(request_id),
             channel=channel,
         )
     return contact

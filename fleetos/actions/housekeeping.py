@@ -9,7 +9,7 @@ from sqlalchemy import delete, or_
 from ..clock import utcnow
 from ..extensions import db
 from ..messaging.links import Purpose
-from ..models import UsedLinkToken, WebSession
+from ..models import LinkCredential, UsedLinkToken, WebSession
 from ..unit_of_work import atomic
 
 # Clocks of app servers and the database may disagree a little; keep ids this much longer.
@@ -53,4 +53,16 @@ def forget_ended_sessions(*, now: datetime | None = None) -> int:
     result = db.session.execute(
         delete(WebSession).where(or_(WebSession.ended_at < before, WebSession.expires_at < before))
     )
+    return int(getattr(result, "rowcount", 0))
+
+
+@atomic
+def forget_expired_credentials(*, now: datetime | None = None) -> int:
+    """Delete the codes and short links (and the links they kept) that expired; return how many.
+
+    An expired one is refused by its own ``expires_at`` already; the row only
+    keeps a signed link that no longer works.
+    """
+    before = (now or utcnow()) - USED_LINK_CLOCK_MARGIN
+    result = db.session.execute(delete(LinkCredential).where(LinkCredential.expires_at < before))
     return int(getattr(result, "rowcount", 0))

@@ -193,11 +193,9 @@ def _handle(to: Addressee, reply: Reply) -> Handled:
     if not reply.text.strip() and not reply.attachments:
         return Handled("empty")
     contact = access.emerge_on_reply(
-        to.address,
-        company_id=to.company_id,
-        channel=reply.channel,
-        request_id=to.service_request.request_id,
+        to.address, to.service_request, company_id=to.company_id, channel=reply.channel
     )
+    assert contact is not None  # a company was given: the contact is found or made
     return _act(contact, to, reply)
 
 
@@ -476,8 +474,9 @@ def decide_held_reply(token: str, *, accept: bool, channel: str = act.WEB) -> Ha
     contact: Contact | None = None
     if accept:
         contact = access.emerge_on_reply(
-            row.address, company_id=row.company_id, channel=channel, request_id=held.request_id
+            row.address, row.service_request, company_id=row.company_id, channel=channel
         )
+        assert contact is not None  # a company was given: the contact is found or made
         act.add_note(
             contact, held.request_id, held.body, attachments=review.files, channel=held.channel
         )

@@ -18,7 +18,7 @@ from sqlalchemy import func, text, update
 
 from .. import abuse, lifecycle, queries
 from ..companies import CompanyService
-from ..contacts import ContactService, InvalidContact, ensure_mailable
+from ..contacts import ContactService, InvalidContact, ensure_mailable, ensure_reachable
 from ..domain_errors import Conflict, Forbidden, Invalid
 from ..events import EventLogService
 from ..extensions import db
@@ -146,11 +146,11 @@ def create_request(
 def _plain(new: NewRequest) -> NewRequest:
     """``new`` with its one-line fields on one line and no control characters anywhere,
     and a supplier address FleetOS can write to."""
-    if new.supplier_id is None and new.supplier_address:
+    if new.supplier_id is None and new.supplier_address and "@" in new.supplier_address:
         try:
             ensure_mailable(new.supplier_address)
         except InvalidContact as exc:
-            raise Invalid("supplier_email", str(exc)) from None
+            raise Invalid("supplier_address", str(exc)) from None
     return replace(
         new,
         vehicle=clean_line(new.vehicle, "vehicle"),
@@ -169,15 +169,20 @@ def _resolve_supplier(
             if supplier.company_id == new.supplier_id:
                 return supplier, None
         # Not in this fleet's list: whatever it is, it is not this fleet's to pick.
-        raise Invalid("supplier", "Choose a supplier from the list, or enter an e-mail address.")
+        raise Invalid(
+            "supplier",
+            "Choose a supplier from the list, or enter an e-mail address or mobile number.",
+        )
     if not new.supplier_address:
-        raise Invalid("supplier", "Choose a supplier, or enter the supplier's e-mail address.")
+        raise Invalid(
+            "supplier",
+            "Choose a supplier, or enter the supplier's e-mail address or mobile number.",
+        )
     try:
         address = ContactService.canonicalise(new.supplier_address)
+        ensure_reachable(address)
     except InvalidContact as exc:
-        raise Invalid("supplier_email", str(exc)) from None
-    if address.contact_type != "email":
-        raise Invalid("supplier_email", "Enter the supplier's e-mail address.")
+        raise Invalid("supplier_address", str(exc)) from None
     # The same steps whoever the address is (its supplier, or one emerging for it):
     # nothing here may answer differently for an address that uses FleetOS.
     resolved = CompanyService.supplier_for_address(

@@ -22,8 +22,9 @@ from ..contacts import mailbox
 from ..domain_errors import Invalid, TooMany
 from ..errors import refusal_headers
 from ..extensions import limiter
+from ..forms import EMAIL_MAX
 from ..messaging.links import Link, LinkError, safe_next
-from .forms import InviteForm, SignInForm, SignUpForm
+from .forms import CodeForm, InviteForm, SignInForm, SignUpForm
 from .session import current_session_id, end_session, login_required, start_session
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -39,7 +40,7 @@ def _address_key() -> str:
     token = (request.view_args or {}).get("token")
     if token is not None:
         return "address:" + mailbox(access.link_address(token) or "")
-    return "address:" + mailbox(request.form.get("email", ""))
+    return "address:" + mailbox(request.form.get("address", request.form.get("email", "")))
 
 
 def _per_ip() -> str:
@@ -54,6 +55,16 @@ def _per_address() -> str:
 link_requests_per_ip = limiter.shared_limit(_per_ip, scope="link-requests", methods=["POST"])
 link_requests_per_address = limiter.shared_limit(
     _per_address, scope="link-address", key_func=_address_key, methods=["POST"]
+)
+# Codes typed: a budget of their own (a code has a million values; with these and the
+# 5-tries rule, guessing one is hopeless).
+code_tries_per_ip = limiter.limit(
+    lambda: str(current_app.config["CODE_TRY_LIMIT_PER_IP"]), methods=["POST"]
+)
+code_tries_per_address = limiter.limit(
+    lambda: str(current_app.config["CODE_TRY_LIMIT_PER_ADDRESS"]),
+    key_func=_address_key,
+    methods=["POST"],
 )
 
 
@@ -87,8 +98,55 @@ def login() -> Page:
         return render_template("auth/login.html", form=form, next=next_path), (
             422 if form.errors else 200
         )
-    access.ask_for_sign_in(form.email.data or "", next_path)
-    return render_template("auth/check_email.html", email=form.email.data)
+    sent = access.ask_for_sign_in(form.address.data or "", next_path)
+    return _check_your_messages(sent.address)
+
+
+def _check_your_messages(address: str) -> str:
+    """The page after a message was asked for: where it went, and the form for its code."""
+    code_form = CodeForm(formdata=None, data={"address": address})
+    return render_template("auth/check_email.html", email=address, code_form=code_form)
+
+
+@bp.route("/code", methods=["GET", "POST"])
+@code_tries_per_ip
+@code_tries_per_address
+def code() -> Page:
+    """Sign in with the code a message carried, on whatever device types it."""
+    form = CodeForm(formdata=request.form if request.method == "POST" else None)
+    if request.method == "GET":
+        form.address.data = request.args.get("address", "")[:EMAIL_MAX]
+        return render_template("auth/code.html", code_form=form)
+    message = None
+    if form.validate():
+        try:
+            result = access.sign_in_with_code(
+                form.address.data or "",
+                form.code.data or "",
+                client_ip=request.remote_addr,
+                user_agent=request.user_agent.string,
+                replacing=current_session_id(),
+            )
+        except Invalid as refusal:
+            form.refused(refusal)
+        except LinkError:  # an invitation withdrawn since: as dead as a wrong code
+            message = WRONG_CODE
+        else:
+            if result is not None:
+                start_session(result)
+                if result.created:
+                    flash(f"Welcome to FleetOS, {result.contact.label}.", "success")
+                return redirect(result.next_path, code=303)
+            message = WRONG_CODE
+    return render_template("auth/code.html", code_form=form, message=message), 422
+
+
+# The same words whatever was wrong: a wrong code, a used or expired one, one that
+# died of 5 wrong tries, or an address no message went to (never told apart).
+WRONG_CODE = (
+    "That code does not work: it is wrong, used, or expired, or it was typed wrong "
+    "5 times. Check the address and the code, or ask for a new message."
+)
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -104,14 +162,14 @@ def signup() -> Page:
             access.SignUp(
                 company_name=form.company_name.data or "",
                 company_type=form.company_type.data or "",
-                email=form.email.data or "",
+                address=form.address.data or "",
                 display_name=form.display_name.data or "",
             )
         )
     except Invalid as refusal:  # a verified company's name: the form again, as typed
         form.refused(refusal)
         return render_template("auth/signup.html", form=form), 422
-    return render_template("auth/check_email.html", email=sent.address)
+    return _check_your_messages(sent.address)
 
 
 @bp.route("/link/<token>", methods=["GET"])
@@ -160,7 +218,7 @@ def use_link(token: str) -> Page:
 def fresh_link(token: str) -> Page:
     """Mail a new link to the address an expired or used link was for."""
     sent = access.send_fresh_link(token)
-    return render_template("auth/check_email.html", email=sent.address)
+    return _check_your_messages(sent.address)
 
 
 @bp.route("/logout", methods=["POST"])
@@ -205,7 +263,7 @@ def invite() -> Page:
     if form.validate():
         try:
             sent = access.invite_colleague(
-                g.contact, form.email.data or "", form.display_name.data or ""
+                g.contact, form.address.data or "", form.display_name.data or ""
             )
         except TooMany as refusal:  # nothing was sent; the form keeps what was typed
             page = render_template("auth/invite.html", form=form, message=refusal.message)

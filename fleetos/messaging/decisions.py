@@ -28,10 +28,11 @@ import uuid
 from typing import Any
 
 from ..companies import CompanyService
-from ..contacts import ContactService
+from ..contacts import ContactService, is_phone_number
 from ..extensions import db
 from ..models import Company, Contact, OutboxMessage, ServiceRequest
 from ..outbox import Composed, ReplyAs, compose, composes
+from .credentials import code_for
 from .links import Purpose, external_url, link_url, make_token, site_path
 
 
@@ -40,9 +41,13 @@ def _context(message: OutboxMessage) -> dict[str, Any]:
 
 
 @composes("sign_in")
-def sign_in_or_how_to_start(message: OutboxMessage) -> Composed:
+def sign_in_or_how_to_start(message: OutboxMessage) -> Composed | None:
     address = message.recipient
     company = CompanyService.for_address(address)
+    if company is None and is_phone_number(address):
+        # Texting strangers costs money per message (SMS pumping): a number no
+        # company knows is sent nothing. The page said the same either way.
+        return None
     if company is None:
         return compose(
             "unknown_address", "Signing in to FleetOS", signup_url=external_url("auth.signup")
@@ -58,6 +63,7 @@ def sign_in_mail(address: str, company: Company, next_path: str | None) -> Compo
         link=link_url(token),
         company=company,
         minutes=Purpose.SIGN_IN.max_age // 60,
+        **code_context(token),
     )
 
 
@@ -82,6 +88,7 @@ def sign_up_or_sign_in(message: OutboxMessage) -> Composed:
         link=link_url(token),
         company_name=signup.get("company_name", ""),
         minutes=Purpose.SIGN_UP.max_age // 60,
+        **code_context(token),
     )
 
 
@@ -126,6 +133,7 @@ def invitation_or_note(message: OutboxMessage) -> Composed | None:
         inviter=inviter,
         company=company,
         days=Purpose.INVITE.max_age // 86400,
+        **code_context(token),
     )
 
 
@@ -171,6 +179,11 @@ def request_or_note(message: OutboxMessage) -> Composed | None:
         submitter=submitter,
         attached=str(_context(message).get("attached") or ""),
     )
+
+
+def code_context(token: str) -> dict[str, Any]:
+    """The one-time code that goes beside ``token``'s link, and where to type it."""
+    return {"code": code_for(token), "code_page": external_url("auth.code")}
 
 
 def _contact(contact_id: object) -> Contact | None:

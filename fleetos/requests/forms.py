@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -12,7 +12,7 @@ from wtforms.validators import AnyOf, DataRequired, Length, Optional
 from ..actions.requests import NewRequest
 from ..forms import (
     EMAIL_MAX,
-    EmailAddress,
+    EmailOrMobile,
     FormWithFiles,
     PlainText,
     as_uuid,
@@ -48,11 +48,13 @@ class OdometerField(IntegerField):
 
 
 class NewRequestForm(FormWithFiles):
+    renamed: ClassVar[dict[str, str]] = {"supplier_address": "supplier_email"}
+
     supplier = SelectField("A supplier you have worked with", validate_choice=False)
-    supplier_email = StringField(
-        "Supplier's e-mail",
+    supplier_address = StringField(
+        "Supplier's e-mail or mobile number",
         filters=[strip],
-        validators=[Optional(), Length(max=EMAIL_MAX, message=TOO_LONG), EmailAddress()],
+        validators=[Optional(), Length(max=EMAIL_MAX, message=TOO_LONG), EmailOrMobile()],
     )
     vehicle = StringField(
         "Vehicle",
@@ -109,5 +111,5 @@ class NewRequestForm(FormWithFiles):
             odometer=self.odometer.data,
             location=self.location.data or None,
             supplier_id=supplier_id,
-            supplier_address=self.supplier_email.data or None,
+            supplier_address=self.supplier_address.data or None,
         )

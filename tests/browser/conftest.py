@@ -146,9 +146,9 @@ def add_company(
 def ask_for_link(page: Page, address: str) -> None:
     """Fill in and send the sign-in form, as a person would."""
     page.goto("/auth/login")
-    page.get_by_label("Your work e-mail").fill(address)
-    page.get_by_role("button", name="E-mail me a sign-in link").click()
-    expect(page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
+    page.get_by_label("E-mail or mobile number").fill(address)
+    page.get_by_role("button", name="Send me a sign-in link").click()
+    expect(page.get_by_role("heading", name="Check your messages")).to_be_visible()
 
 
 def mailed_link(smtp: MailServer, address: str, *, seen: int = 0, timeout: float = 10) -> str:

@@ -93,4 +93,4 @@ def test_sign_out_on_all_devices_from_the_company_page(new_context: NewContext, 
     laptop.get_by_role("button", name="Sign out on all devices").click()
     expect(laptop.get_by_text("You are signed out on all devices (2 devices).")).to_be_visible()
     phone.goto("/dashboard")
-    expect(phone.get_by_role("button", name="E-mail me a sign-in link")).to_be_visible()
+    expect(phone.get_by_role("button", name="Send me a sign-in link")).to_be_visible()

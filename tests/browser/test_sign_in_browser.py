@@ -35,10 +35,10 @@ def expect_signed_out(page: Page) -> None:
 
 def test_known_contact_signs_in_through_the_link_page(page, live_server, acme):
     page.goto("/auth/login")
-    page.get_by_label("Your work e-mail").fill(acme)
+    page.get_by_label("E-mail or mobile number").fill(acme)
     shot(page, "1-login")
-    page.get_by_role("button", name="E-mail me a sign-in link").click()
-    expect(page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
+    page.get_by_role("button", name="Send me a sign-in link").click()
+    expect(page.get_by_role("heading", name="Check your messages")).to_be_visible()
     expect(page.get_by_text(acme)).to_be_visible()
     shot(page, "2-check-email")
 

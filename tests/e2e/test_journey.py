@@ -166,7 +166,7 @@ def fill_in_sign_up(page: Page) -> None:
     page.goto("/auth/signup")
     page.get_by_label("Company name").fill(FLEET)
     page.get_by_label("runs a fleet of vehicles").check()
-    page.get_by_label("Your work e-mail").fill(DANA)
+    page.get_by_label("E-mail or mobile number").fill(DANA)
     page.get_by_label("Your name (optional)").fill(DANA_NAME)
 
 
@@ -191,8 +191,8 @@ def test_the_whole_journey(production: Production, new_context: NewContext, outa
     fill_in_sign_up(fleet)
     shot(fleet, "01-fleet-signup")
     with smtp_down(production, [SIGN_UP], active=outage):
-        fleet.get_by_role("button", name="E-mail me the link").click()
-        expect(fleet.get_by_role("heading", name="Check your e-mail")).to_be_visible()
+        fleet.get_by_role("button", name="Send me the link").click()
+        expect(fleet.get_by_role("heading", name="Check your messages")).to_be_visible()
         shot(fleet, "02-fleet-check-email")
     # The link requests were counted in the shared Redis, under this test's prefix.
     assert rate_limit_keys(production.env["RATELIMIT_KEY_PREFIX"])

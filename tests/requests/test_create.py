@@ -132,7 +132,9 @@ def test_a_public_domain_address_never_joins_a_company_by_domain(app, world, as_
         ({"title": ""}, "title", "Give the request a short title"),
         ({"title": "x" * 201}, "title", "under 200 characters"),
         ({"description": "y" * 5001}, "description", "under 5000 characters"),
-        ({"supplier_email": "bob@"}, "supplier_email", "not a valid e-mail address"),
+        ({"supplier_address": "bob@"}, "supplier_address", "not a valid e-mail address"),
+        ({"supplier_email": "bob@"}, "supplier_address", "not a valid e-mail address"),
+        ({"supplier_address": "0770 09"}, "supplier_address", "not a valid phone number"),
         ({"supplier_email": ""}, "supplier", "Choose a supplier, or enter"),
         (
             {"supplier_email": "", "supplier": "northwind"},

@@ -64,25 +64,30 @@ def each_form(app: Flask, smtp, world: World) -> dict[str, Callable[[str], objec
     visitor = Browser(app.test_client(), smtp)
     dana = signed_in(app, smtp, world.contacts["dana"])
     return {
-        "sign-in": lambda address: visitor.post("/auth/login", {"email": address}),
+        "sign-in": lambda address: visitor.post("/auth/login", {"address": address}),
         "sign-up": lambda address: visitor.post(
             "/auth/signup",
-            {"company_name": "New Garage", "company_type": "supplier", "email": address},
+            {"company_name": "New Garage", "company_type": "supplier", "address": address},
             page="/auth/signup",
         ),
         "invite": lambda address: dana.post(
-            "/auth/invite", {"email": address}, page="/auth/invite"
+            "/auth/invite", {"address": address}, page="/auth/invite"
         ),
         "request": lambda address: dana.post(
             "/requests",
-            {"supplier_email": address, "vehicle": "Unit 7", "title": "Brakes"},
+            {"supplier_address": address, "vehicle": "Unit 7", "title": "Brakes"},
             page="/requests/new",
         ),
     }
 
 
 FORMS = ["sign-in", "sign-up", "invite", "request"]
-FIELD = {"sign-in": "email", "sign-up": "email", "invite": "email", "request": "supplier_email"}
+FIELD = {
+    "sign-in": "address",
+    "sign-up": "address",
+    "invite": "address",
+    "request": "supplier_address",
+}
 
 
 @pytest.fixture

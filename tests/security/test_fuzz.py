@@ -55,6 +55,7 @@ def _form_field_names() -> set[str]:
             for key, value in vars(form).items()
             if hasattr(value, "field_class")
         }
+        names |= set(getattr(form, "renamed", {}).values())  # old names, still accepted
     for template in (REPO_ROOT / "templates").rglob("*.html"):
         names |= set(re.findall(r'\bname="([A-Za-z_][A-Za-z0-9_]*)"', Path(template).read_text()))
     return names
@@ -134,7 +135,7 @@ def test_arbitrary_input_is_never_a_500(app, world, smtp, rule):
             signed_in(app, smtp, contact_id) if contact_id else Browser(app.test_client(), smtp)
         )
         # Text where the route takes text; an id (of a request, or of nothing) elsewhere.
-        text_arguments = {"token": token or "x", "filename": token or "x"}
+        text_arguments = {"token": token or "x", "filename": token or "x", "key": token or "x"}
         path = rule.build({name: text_arguments.get(name, request_id) for name in rule.arguments})[
             1
         ]

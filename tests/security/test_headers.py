@@ -26,6 +26,7 @@ def page_urls(app, world) -> list[str]:
         values = {
             "request_id": world.request_id,
             "token": "not-a-token",
+            "key": "not-a-key",  # a short link (/s/<key>)
             # An attachment that does not exist: its page is the 404 page (real files
             # answer with a sandboxing policy of their own: tests/attachments/test_serving.py).
             "attachment_id": "00000000-0000-4000-8000-000000000000",

@@ -27,8 +27,12 @@ def answer(response, address: str) -> tuple[int, str, str]:
     return (
         response.status_code,
         location,
-        UUIDS.sub("ID", response.text.replace(address, "ADDRESS")),
+        # A page with a form carries a CSRF token, signed with the second it was made in.
+        CSRF_TOKEN.sub("CSRF", UUIDS.sub("ID", response.text.replace(address, "ADDRESS"))),
     )
+
+
+CSRF_TOKEN = re.compile(r'name="csrf_token" value="[^"]+"')
 
 
 def probe(app, browser: Browser, url: str, page: str, fields: dict, address: str):
