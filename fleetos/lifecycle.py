@@ -151,7 +151,6 @@ EVENTS: dict[str, EventLabel] = {
     # SMS: a number that texted STOP (or START again), and a reply that changed nothing.
     "contact.sms_stopped": EventLabel("stopped SMS from FleetOS"),
     "contact.sms_started": EventLabel("asked for SMS from FleetOS again"),
-    "request.reply_refused": EventLabel("sent a reply that changed nothing"),
     # Each time someone opens a file: in the audit trail and the activity feed,
     # too many to tell on the request's timeline.
     "attachment.viewed": EventLabel("opened a file"),

@@ -170,10 +170,11 @@ def _act(number: str, parsed: Parsed, media: Sequence[Attachable]) -> Reply:
             reply = _apply(contact, service_request, parsed, media)
     except DomainError as refusal:
         EventLogService.record(
-            "request.reply_refused",
+            "reply.refused",  # the one event for a refused reply, by mail or SMS
             company_id=contact.company_id,
             contact_id=contact.contact_id,
             request_id=service_request.request_id,
+            asked=parsed.word.lower() if parsed.word in STEP_WORDS else "note",
             reason=refusal.message,
             channel=SMS,
         )
