@@ -51,7 +51,7 @@ from alembic import op
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from migrations.requests_rebuild import lock_in_short_attempts_sql, table
+from migrations.requests_rebuild import at_swap, lock_in_short_attempts_sql, rebuilding, table
 
 revision = "0007_verified_domains"
 down_revision = "0006_reliable_delivery"
@@ -159,12 +159,16 @@ DELETE FROM companies c
  USING fleetos_0007_merges m
  WHERE c.company_id = m.merged_id AND m.merged_id <> m.kept_id
 """,
-        """
+    ]
+
+
+ADD_EMERGED_COLUMN = "ALTER TABLE companies ADD COLUMN emerged_from_address TEXT"
+
+RECORD_EMERGED_ADDRESSES = """
 UPDATE companies c SET emerged_from_address = m.address
   FROM fleetos_0007_merges m
  WHERE c.company_id = m.kept_id AND m.merged_id = m.kept_id
-""",
-    ]
+"""
 
 
 ADD_EMERGED_UNIQUE = """
@@ -246,19 +250,37 @@ def upgrade():
     op.execute(CREATE_DOMAIN_CLAIMS)
     op.execute("CREATE INDEX idx_domain_claims_domain ON domain_claims (domain)")
 
-    # ADD COLUMN needs ACCESS EXCLUSIVE on companies, held until COMMIT: readers
-    # of companies wait from here on. Taken in short attempts, so that none of
-    # them queues long behind the request while an older transaction still
-    # reads companies (see requests_rebuild.lock_in_short_attempts_sql).
-    op.execute(lock_in_short_attempts_sql("companies"))
-    op.execute("ALTER TABLE companies ADD COLUMN emerged_from_address TEXT")
-    op.execute(EMERGED)
-    op.execute(MERGES)
-    op.execute(record_merges_sql())
-    for statement in move_to_kept_sql():
-        op.execute(statement)
-    op.execute(ADD_EMERGED_UNIQUE)
-    op.execute(USE_EMERGED_UNIQUE)
+    # ADD COLUMN (and ADD CONSTRAINT) need ACCESS EXCLUSIVE on companies, held
+    # until COMMIT: readers of companies wait from there on.
+    emerged_address = (
+        ADD_EMERGED_COLUMN,
+        RECORD_EMERGED_ADDRESSES,
+        ADD_EMERGED_UNIQUE,
+        USE_EMERGED_UNIQUE,
+    )
+    if rebuilding():
+        # A v1 upgrade: the swap, just before COMMIT, locks companies with
+        # service_requests and runs them (the temporary table of merges lasts
+        # until COMMIT). Nothing later in the run uses the column.
+        op.execute(EMERGED)
+        op.execute(MERGES)
+        op.execute(record_merges_sql())
+        for statement in move_to_kept_sql():
+            op.execute(statement)
+        at_swap("companies", *emerged_address)
+    else:
+        # Already v2: taken here, in short attempts, so that no reader queues
+        # long behind the request while an older transaction still reads
+        # companies (see requests_rebuild.lock_in_short_attempts_sql).
+        op.execute(lock_in_short_attempts_sql("companies"))
+        op.execute(ADD_EMERGED_COLUMN)
+        op.execute(EMERGED)
+        op.execute(MERGES)
+        op.execute(record_merges_sql())
+        for statement in move_to_kept_sql():
+            op.execute(statement)
+        for statement in emerged_address[1:]:
+            op.execute(statement)
 
     op.execute(REGISTERED_BY_SIGN_UP)
     op.execute(REGISTERED_TWICE)
