@@ -47,6 +47,8 @@ an online upgrade of a v1 database.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 NEW_TABLE = "fleetos_new_service_requests"
 # Index names are unique per schema, so the new table's indexes (its primary
 # key included) carry this prefix until the swap renames them.
@@ -61,7 +63,7 @@ SWAP_LOCK_PAUSE_SECONDS = 0.2
 class _Run:
     pending = False
     # (table, statements) handed to at_swap in this run, in order.
-    at_swap: list[tuple[str, tuple[str, ...]]] = []
+    at_swap: ClassVar[list[tuple[str, tuple[str, ...]]]] = []
 
 
 def reset() -> None:
