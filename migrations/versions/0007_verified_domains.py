@@ -32,11 +32,21 @@ would only bring the bug back (the merge events say what was merged). Mail
 waiting to be composed is ``expired`` (the person asks again).
 
 Locks (held until COMMIT, the upgrade being one transaction): adding
-``emerged_from_address`` takes ACCESS EXCLUSIVE on ``companies``, tried in
-short attempts (``requests_rebuild.lock_in_short_attempts_sql``): readers of
-companies wait from there until COMMIT, through whatever later revisions of
-the run do (3 to 7 s per million requests on a v1 upgrade on a busy 2-core
-machine, mostly 0008's fill; see docs/deployment.md). Moving requests to the supplier that stays
+``emerged_from_address`` (and its unique constraint) takes ACCESS EXCLUSIVE
+on ``companies``. On a database already at 0006 it is taken here, in short
+attempts (``requests_rebuild.lock_in_short_attempts_sql``), and readers of
+companies wait from here until COMMIT. During a v1 upgrade, where it would
+hold them through 0008's fill of company_recipients and the rest of the run
+(3 to 7 s per million requests on a busy 2-core machine), the four
+statements that need it (the column, the addresses of the suppliers that
+stay, the unique index and constraint) are handed to the swap
+(``requests_rebuild.at_swap``): it locks companies together with
+service_requests in the same short attempts and runs them just before it
+swaps, so readers of companies wait only as long as readers of
+service_requests (see docs/deployment.md). Merging suppliers reads companies
+and deletes the merged ones under the SHARE lock 0002 took (v1 writers wait,
+readers go on); the column does not exist until the swap, so no later
+revision of the run may use it. Moving requests to the supplier that stays
 goes through ``requests_rebuild.table()``: during a v1 upgrade, onto the
 service_requests 0002 is building, which no one else sees yet.
 ``outbox_messages`` is only locked against its own readers on a database
