@@ -25,7 +25,7 @@ What it does and measures:
    repeats a primary-key lookup on service_requests every ``--interval-ms`` and
    records every latency: the longest is the longest a concurrent reader was
    blocked. A second probe does the same on companies (0007 adds a column to
-   it, which locks its readers out until COMMIT).
+   it: in the new upgrade at the swap, in the old one from 0007 until COMMIT).
 4. Prints wall time and longest blocked read of both, the two ratios
    (new / old), and ``flask fleetos verify``'s last line for the new upgrade.
    The databases are dropped at the end unless ``--keep`` is given.

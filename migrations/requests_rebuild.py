@@ -25,6 +25,16 @@ How the revisions share the rebuild (all in the upgrade's one transaction):
   but runs while the swap's lock holds readers until COMMIT. So a revision
   written without the rebuild in mind is correct, only not free for readers.
 
+A REBUILD_AWARE revision that must take ACCESS EXCLUSIVE on another table
+(``ALTER TABLE companies ADD COLUMN``) would hold that table's readers from
+there until COMMIT, through every later revision and the swap. During a
+rebuild it hands such statements to :func:`at_swap` instead: the swap locks
+their tables together with service_requests, in the same short attempts, and
+runs them just before it swaps, so their readers wait no longer than readers
+of service_requests. Until then the change does not exist: a later revision
+of the same run must not need it (it fails loudly if it does). On a database
+that is already v2, nothing is pending and the revision runs them itself.
+
 The swap is the only moment readers of service_requests wait. A revision
 that says ``REBUILD_AWARE`` but changes service_requests by name would change
 the v1 table, which the swap drops: the swap then refuses the upgrade, naming
@@ -36,6 +46,8 @@ an online upgrade of a v1 database.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 NEW_TABLE = "fleetos_new_service_requests"
 # Index names are unique per schema, so the new table's indexes (its primary
@@ -50,11 +62,14 @@ SWAP_LOCK_PAUSE_SECONDS = 0.2
 
 class _Run:
     pending = False
+    # (table, statements) handed to at_swap in this run, in order.
+    at_swap: ClassVar[list[tuple[str, tuple[str, ...]]]] = []
 
 
 def reset() -> None:
     """Forget any rebuild: env.py calls this before each migration run."""
     _Run.pending = False
+    _Run.at_swap = []
 
 
 def begin() -> None:
@@ -71,6 +86,19 @@ def table() -> str:
     return NEW_TABLE if _Run.pending else "service_requests"
 
 
+def at_swap(table_name: str, *statements: str) -> None:
+    """Run ``statements``, which lock ``table_name`` ACCESS EXCLUSIVE, at the swap (rebuild only).
+
+    The swap locks ``table_name`` with service_requests, in short attempts,
+    and runs them, in the order given, right before it swaps: readers of
+    ``table_name`` then wait only as long as readers of service_requests.
+    Only while :func:`rebuilding`; a revision runs them itself otherwise.
+    """
+    if not _Run.pending:
+        raise RuntimeError("at_swap is only for a run that is rebuilding service_requests")
+    _Run.at_swap.append((table_name, statements))
+
+
 def runs_while_rebuilding(revision_module: object) -> bool:
     """Whether a revision may run before the swap (it says ``REBUILD_AWARE = True``)."""
     return getattr(revision_module, "REBUILD_AWARE", False) is True
@@ -83,6 +111,10 @@ def index_name(name: str) -> str:
 
 def lock_in_short_attempts_sql(table_name: str, mode: str = "ACCESS EXCLUSIVE") -> str:
     """SQL that locks ``table_name`` in attempts of SWAP_LOCK_ATTEMPT, within lock_timeout in all.
+
+    ``table_name`` may list several tables (``service_requests, companies``):
+    each attempt locks them in that order, and one that fails gives back
+    those it got, so no reader of any of them waits longer than an attempt.
 
     A lock request that waits (behind a long transaction still reading the
     table) makes every reader that comes after it wait too. Tried in short
@@ -116,8 +148,21 @@ $$;
 """
 
 
+def _at_swap_sql() -> str:
+    return "".join(
+        f"\n-- Handed to the swap by a revision of this run (requests_rebuild.at_swap).\n"
+        f"{statement.strip().rstrip(';')};\n"
+        for _, statements in _Run.at_swap
+        for statement in statements
+    )
+
+
 def swap_sql() -> str:
     """SQL that replaces the v1 service_requests by NEW_TABLE (env.py, before COMMIT)."""
+    # service_requests first: an attempt waiting on it (behind a long reader)
+    # holds none of the others.
+    locked = ["service_requests"]
+    locked += [name for name, _ in _Run.at_swap if name not in locked]
     return f"""
 -- The swap. NEW_TABLE is complete. It is not analyzed here (half a second
 -- per million requests): its index builds have set its size, which is what
@@ -125,12 +170,12 @@ def swap_sql() -> str:
 -- it soon after, as it does any table that has just had this many inserts.
 
 -- From this lock until COMMIT, which follows at once, readers of
--- service_requests wait. The lock is tried in {SWAP_LOCK_ATTEMPT} attempts, pausing
+-- {", ".join(locked)} wait. The lock is tried in {SWAP_LOCK_ATTEMPT} attempts, pausing
 -- between them, so a reader queued behind an attempt (behind a long
 -- transaction still reading the v1 table) waits at most that long. The
 -- attempts stop after lock_timeout (MIGRATION_LOCK_TIMEOUT) in all, with the
 -- usual lock_not_available error, and the upgrade changes nothing.
-{lock_in_short_attempts_sql("service_requests")}
+{lock_in_short_attempts_sql(", ".join(locked))}{_at_swap_sql()}
 -- Everything of the v1 table must be on the new one before the v1 table goes.
 DO $$
 DECLARE

@@ -46,8 +46,9 @@ Locks, in order (all held until COMMIT, the upgrade being one transaction):
    no reader queues long behind it.
 
 Later revisions of the same run take their own locks (see their docstrings):
-0007_verified_domains's ADD COLUMN locks readers of companies out from there
-until COMMIT.
+0007_verified_domains's ADD COLUMN on companies is handed to the swap
+(``requests_rebuild.at_swap``), which locks companies with service_requests,
+so readers of companies wait only as long as those of service_requests.
 
 lock_timeout (env.py) bounds the wait for each lock. Disk: while it runs the
 database holds the v1 table and the new one, with both sets of indexes; the

@@ -32,11 +32,21 @@ would only bring the bug back (the merge events say what was merged). Mail
 waiting to be composed is ``expired`` (the person asks again).
 
 Locks (held until COMMIT, the upgrade being one transaction): adding
-``emerged_from_address`` takes ACCESS EXCLUSIVE on ``companies``, tried in
-short attempts (``requests_rebuild.lock_in_short_attempts_sql``): readers of
-companies wait from there until COMMIT, through whatever later revisions of
-the run do (3 to 7 s per million requests on a v1 upgrade on a busy 2-core
-machine, mostly 0008's fill; see docs/deployment.md). Moving requests to the supplier that stays
+``emerged_from_address`` (and its unique constraint) takes ACCESS EXCLUSIVE
+on ``companies``. On a database already at 0006 it is taken here, in short
+attempts (``requests_rebuild.lock_in_short_attempts_sql``), and readers of
+companies wait from here until COMMIT. During a v1 upgrade, where it would
+hold them through 0008's fill of company_recipients and the rest of the run
+(3 to 7 s per million requests on a busy 2-core machine), the four
+statements that need it (the column, the addresses of the suppliers that
+stay, the unique index and constraint) are handed to the swap
+(``requests_rebuild.at_swap``): it locks companies together with
+service_requests in the same short attempts and runs them just before it
+swaps, so readers of companies wait only as long as readers of
+service_requests (see docs/deployment.md). Merging suppliers reads companies
+and deletes the merged ones under the SHARE lock 0002 took (v1 writers wait,
+readers go on); the column does not exist until the swap, so no later
+revision of the run may use it. Moving requests to the supplier that stays
 goes through ``requests_rebuild.table()``: during a v1 upgrade, onto the
 service_requests 0002 is building, which no one else sees yet.
 ``outbox_messages`` is only locked against its own readers on a database
@@ -51,7 +61,7 @@ from alembic import op
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from migrations.requests_rebuild import lock_in_short_attempts_sql, table
+from migrations.requests_rebuild import at_swap, lock_in_short_attempts_sql, rebuilding, table
 
 revision = "0007_verified_domains"
 down_revision = "0006_reliable_delivery"
@@ -159,12 +169,16 @@ DELETE FROM companies c
  USING fleetos_0007_merges m
  WHERE c.company_id = m.merged_id AND m.merged_id <> m.kept_id
 """,
-        """
+    ]
+
+
+ADD_EMERGED_COLUMN = "ALTER TABLE companies ADD COLUMN emerged_from_address TEXT"
+
+RECORD_EMERGED_ADDRESSES = """
 UPDATE companies c SET emerged_from_address = m.address
   FROM fleetos_0007_merges m
  WHERE c.company_id = m.kept_id AND m.merged_id = m.kept_id
-""",
-    ]
+"""
 
 
 ADD_EMERGED_UNIQUE = """
@@ -246,19 +260,37 @@ def upgrade():
     op.execute(CREATE_DOMAIN_CLAIMS)
     op.execute("CREATE INDEX idx_domain_claims_domain ON domain_claims (domain)")
 
-    # ADD COLUMN needs ACCESS EXCLUSIVE on companies, held until COMMIT: readers
-    # of companies wait from here on. Taken in short attempts, so that none of
-    # them queues long behind the request while an older transaction still
-    # reads companies (see requests_rebuild.lock_in_short_attempts_sql).
-    op.execute(lock_in_short_attempts_sql("companies"))
-    op.execute("ALTER TABLE companies ADD COLUMN emerged_from_address TEXT")
-    op.execute(EMERGED)
-    op.execute(MERGES)
-    op.execute(record_merges_sql())
-    for statement in move_to_kept_sql():
-        op.execute(statement)
-    op.execute(ADD_EMERGED_UNIQUE)
-    op.execute(USE_EMERGED_UNIQUE)
+    # ADD COLUMN (and ADD CONSTRAINT) need ACCESS EXCLUSIVE on companies, held
+    # until COMMIT: readers of companies wait from there on.
+    emerged_address = (
+        ADD_EMERGED_COLUMN,
+        RECORD_EMERGED_ADDRESSES,
+        ADD_EMERGED_UNIQUE,
+        USE_EMERGED_UNIQUE,
+    )
+    if rebuilding():
+        # A v1 upgrade: the swap, just before COMMIT, locks companies with
+        # service_requests and runs them (the temporary table of merges lasts
+        # until COMMIT). Nothing later in the run uses the column.
+        op.execute(EMERGED)
+        op.execute(MERGES)
+        op.execute(record_merges_sql())
+        for statement in move_to_kept_sql():
+            op.execute(statement)
+        at_swap("companies", *emerged_address)
+    else:
+        # Already v2: taken here, in short attempts, so that no reader queues
+        # long behind the request while an older transaction still reads
+        # companies (see requests_rebuild.lock_in_short_attempts_sql).
+        op.execute(lock_in_short_attempts_sql("companies"))
+        op.execute(ADD_EMERGED_COLUMN)
+        op.execute(EMERGED)
+        op.execute(MERGES)
+        op.execute(record_merges_sql())
+        for statement in move_to_kept_sql():
+            op.execute(statement)
+        for statement in emerged_address[1:]:
+            op.execute(statement)
 
     op.execute(REGISTERED_BY_SIGN_UP)
     op.execute(REGISTERED_TWICE)

@@ -276,3 +276,59 @@ def test_after_the_upgrade_v1_shaped_writes_fail_and_v2_writes_do_not(v1_databas
     assert query(
         v1_database, "SELECT count(*) FROM service_requests WHERE title = 'after the upgrade'"
     ) == [(0,)]
+
+
+@dataclass(eq=False)
+class CompaniesProbe(threading.Thread):
+    """Reads companies as a v1 page does, over and over, timing each read, until stopped."""
+
+    url: str
+    longest: float = 0.0
+    reads: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        super().__init__(daemon=True)
+
+    def run(self) -> None:
+        with psycopg.connect(libpq_url(self.url), autocommit=True) as conn:
+            conn.execute("SET statement_timeout = '30s'")
+            while not self.stop.is_set():
+                started = time.perf_counter()
+                conn.execute("SELECT name FROM companies WHERE company_id = %s", (ACME,)).fetchone()
+                self.longest = max(self.longest, time.perf_counter() - started)
+                self.reads += 1
+                time.sleep(0.01)
+
+
+@pytest.mark.slow
+def test_readers_of_companies_wait_no_longer_than_readers_of_service_requests(v1_database):
+    # 0007 adds a column to companies (ACCESS EXCLUSIVE). Taken when 0007 runs,
+    # that lock would hold readers of companies through everything after it,
+    # here including a swap kept waiting 3 s by a report still reading the v1
+    # service_requests. Taken with the swap's lock, it holds them a moment.
+    execute(v1_database, MORE_V1_REQUESTS)
+    probe = CompaniesProbe(v1_database)
+    probe.start()
+    wait_for(lambda: probe.reads > 0, "the first read of companies")
+    report = psycopg.connect(libpq_url(v1_database))
+    report.execute("SELECT count(*) FROM service_requests")  # holds the v1 table
+    upgrade = InBackground(
+        lambda: flask_cli(v1_database, "db", "upgrade", MIGRATION_LOCK_TIMEOUT="30s")
+    )
+    try:
+        wait_for(lambda: swap_is_waiting(v1_database), "the upgrade to reach the swap")
+        time.sleep(3)
+    finally:
+        report.rollback()
+        report.close()
+    result = upgrade()
+    probe.stop.set()
+    probe.join(timeout=60)
+    assert result.returncode == 0, result.stderr
+    [(emerged,)] = query(
+        v1_database, "SELECT count(*) FROM companies WHERE emerged_from_address IS NOT NULL"
+    )
+    assert emerged >= 500  # 0007's column is filled (one supplier per new gmail.com address)
+    assert probe.reads > 100  # it read throughout
+    assert probe.longest < 1.0

@@ -136,13 +136,23 @@ def test_a_revision_not_written_for_the_rebuild_runs_after_the_swap(
 
 
 def test_every_revision_of_a_v1_upgrade_runs_before_the_swap():
-    """Readers wait only for the swap: no revision of the chain runs after it (REBUILD_AWARE)."""
+    """Readers wait only for the swap: no revision of the chain runs after it (REBUILD_AWARE).
+
+    Nor does any take ACCESS EXCLUSIVE on companies before it: 0007's ALTERs
+    of companies are handed to the swap, which locks companies with
+    service_requests.
+    """
     sql = migration_sql("0001_fleetos_v1:head")
-    swap = sql.index("LOCK TABLE service_requests IN ACCESS EXCLUSIVE MODE")
+    swap_lock = "LOCK TABLE service_requests, companies IN ACCESS EXCLUSIVE MODE"
+    swap = sql.index(swap_lock)
     last_revision = sql.rindex("-- Running upgrade")
     last_statement = sql.rindex("UPDATE alembic_version")
     assert last_revision < last_statement < swap
-    assert sql.count("LOCK TABLE service_requests IN ACCESS EXCLUSIVE MODE") == 1
+    assert sql.count("IN ACCESS EXCLUSIVE MODE") == 1
+    altered = [at for at in range(len(sql)) if sql.startswith("ALTER TABLE companies", at)]
+    assert altered  # 0007's column and unique constraint
+    assert min(altered) > swap
+    assert min(altered) < sql.index("DROP TABLE service_requests")
 
 
 def test_new_tables_reference_the_rebuilt_table_and_keep_their_keys(v1_database):
