@@ -20,7 +20,8 @@
 Only new tables, created empty in this transaction: nothing existing is
 rewritten or locked. ``sms_request_refs`` references service_requests through
 ``requests_rebuild.table()`` (the table being rebuilt during a v1 upgrade).
-``downgrade`` drops the four tables, which restores 0008's schema exactly.
+``downgrade`` drops the four tables, which restores 0008's schema exactly;
+``data_a_downgrade_discards`` says what that loses first.
 
 Revision ID: 0009_phone_contacts
 Revises: 0008_sessions
@@ -28,6 +29,8 @@ Create Date: 2026-12-03
 """
 
 from alembic import op
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 from migrations import requests_rebuild
 
@@ -113,6 +116,36 @@ def upgrade():
         op.execute(
             f"-- squawk-ignore require-concurrent-index-creation\nCREATE INDEX {name} ON {target}"
         )
+
+
+def data_a_downgrade_discards(connection: Connection) -> list[str]:
+    """What dropping the four tables loses (env.py asks first).
+
+    The ids of replies acted on (``sms_received``) guard only against a gateway's
+    retry, and a downgraded FleetOS takes no SMS: not counted.
+    """
+    codes, refs, stopped = connection.execute(
+        text(
+            "SELECT (SELECT count(*) FROM link_credentials"
+            "         WHERE token IS NOT NULL AND expires_at > now() AT TIME ZONE 'UTC'),"
+            "       (SELECT count(*) FROM sms_request_refs),"
+            "       (SELECT count(*) FROM sms_opt_outs)"
+        )
+    ).one()
+    lost = []
+    if codes:
+        lost.append(
+            f"link_credentials: {codes} unused codes and short links would stop working "
+            "(their messages' long links would still work)"
+        )
+    if refs:
+        lost.append(f"sms_request_refs: {refs} refs that SMS replies name their request by")
+    if stopped:
+        lost.append(
+            f"sms_opt_outs: {stopped} numbers that texted STOP (upgrading again would "
+            "text them again)"
+        )
+    return lost
 
 
 def downgrade():

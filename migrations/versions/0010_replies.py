@@ -19,7 +19,8 @@ Three new tables; nothing existing is changed:
 The foreign keys to service_requests point at ``requests_rebuild.table()``:
 during a v1 upgrade that is the table being rebuilt, which the swap renames to
 service_requests (a foreign key follows its table, not its name).
-``downgrade`` drops the three tables, which restores 0009's schema exactly.
+``downgrade`` drops the three tables, which restores 0009's schema exactly;
+``data_a_downgrade_discards`` says what that loses first.
 
 Revision ID: 0010_replies
 Revises: 0009_phone_contacts
@@ -27,6 +28,8 @@ Create Date: 2026-12-03
 """
 
 from alembic import op
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 from migrations.requests_rebuild import table
 
@@ -122,6 +125,29 @@ def upgrade():
     op.execute(create_held_replies(requests))
     for statement in INDEXES:
         op.execute(f"-- squawk-ignore require-concurrent-index-creation\n{statement}")
+
+
+def data_a_downgrade_discards(connection: Connection) -> list[str]:
+    """What dropping the three tables loses (env.py asks first).
+
+    The record of messages processed (``inbound_messages``) guards only against
+    processing one twice, and a downgraded FleetOS takes no replies: not counted.
+    """
+    addresses, held = connection.execute(
+        text(
+            "SELECT (SELECT count(*) FROM reply_addresses WHERE revoked_at IS NULL),"
+            "       (SELECT count(*) FROM held_replies WHERE decided_at IS NULL)"
+        )
+    ).one()
+    lost = []
+    if addresses:
+        lost.append(
+            f"reply_addresses: {addresses} reply addresses in mail already sent would stop "
+            "working (replies to them would be refused as unknown)"
+        )
+    if held:
+        lost.append(f"held_replies: {held} replies held for their addressee to accept")
+    return lost
 
 
 def downgrade():

@@ -217,6 +217,17 @@ VALUES ('sign_in', 'a@example.com', 'Sign in', 'pending', '{}', NULL, NULL),
        ('sign_in', 'b@example.com', 'Sign in', 'withheld', '{}', NULL, NULL),
        ('sign_in', 'c@example.com', 'Sign in', 'expired', NULL, 'Hello', NULL),
        ('sign_in', 'd@example.com', 'Sign in', 'pending', NULL, 'Hello', '<x@example.com>');
+INSERT INTO link_credentials (jti, contact_value, token, code_hash, expires_at)
+VALUES ('jti-1', '+14155550100', 'signed', 'hash', now() + interval '10 minutes');
+INSERT INTO sms_request_refs (address, request_id, ref)
+SELECT '+14155550100', request_id, '4821' FROM service_requests ORDER BY title LIMIT 1;
+INSERT INTO sms_opt_outs (address) VALUES ('+14155550100');
+INSERT INTO reply_addresses (reply_address_id, request_id, address, company_id)
+SELECT 'token1', request_id, 'bob@bobsrepair.example', fleet_company_id
+  FROM service_requests WHERE fleet_company_id IS NOT NULL ORDER BY title LIMIT 1;
+INSERT INTO held_replies (request_id, reply_address_id, channel, sender, body)
+SELECT request_id, reply_address_id, 'mail', 'eve@elsewhere.example', 'hello'
+  FROM reply_addresses;
 """,
     )
     before = dump(v1_database)
@@ -233,6 +244,11 @@ VALUES ('sign_in', 'a@example.com', 'Sign in', 'pending', '{}', NULL, NULL),
         "outbox_messages: 1 messages not yet composed would never be sent",
         "outbox_messages: 1 messages not yet sent would lose their Message-ID or expiry",
         "outbox_messages: 4 messages (2 not yet sent)",
+        "link_credentials: 1 unused codes and short links would stop working",
+        "sms_request_refs: 1 refs that SMS replies name their request by",
+        "sms_opt_outs: 1 numbers that texted STOP",
+        "reply_addresses: 1 reply addresses in mail already sent would stop working",
+        "held_replies: 1 replies held for their addressee to accept",
     ):
         assert line in refused.stderr, refused.stderr
     assert dump(v1_database) == before
