@@ -73,7 +73,7 @@ def test_ok_by_sms_acknowledges_joe_emerges_and_the_fleet_hears(
     assert "acknowledged" in mail["Subject"] and JOE in text_body(mail)
     # And on the timeline, the fleet sees it.
     page = app_test_page(app, world, request_id)
-    assert 'acknowledged it. <small class="channel">(by SMS)</small>' in page
+    assert 'acknowledged it. <small class="timeline-channel">(by SMS)</small>' in page
 
 
 def app_test_page(app, world, request_id):
