@@ -185,6 +185,9 @@ def _sms_config(env: Mapping[str, str]) -> dict[str, Any]:
         "TWILIO_API_BASE": env.get("TWILIO_API_BASE", "https://api.twilio.com").rstrip("/"),
         # Seconds the worker waits for the gateway to answer one SMS.
         "SMS_TIMEOUT": _positive(env, "SMS_TIMEOUT", 10),
+        # Sign-up texts (to numbers no company knows yet) sent in any 24 hours, all
+        # companies together: what a pumping attack can cost at most (0: no limit).
+        "SMS_SIGN_UPS_PER_DAY": int(_positive(env, "SMS_SIGN_UPS_PER_DAY", 100, whole=True)),
         # Wrong codes typed at /auth/code, per client and per address (on top of the
         # rule that a code dies after 5 wrong tries).
         "CODE_TRY_LIMIT_PER_IP": env.get("CODE_TRY_LIMIT_PER_IP", "20 per 10 minutes;100 per day"),

@@ -24,8 +24,13 @@ Each owner learns about their own address only.
 
 from __future__ import annotations
 
+import logging
 import uuid
+from datetime import timedelta
 from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select
 
 from ..companies import CompanyService
 from ..contacts import ContactService, is_phone_number
@@ -34,6 +39,8 @@ from ..models import Company, Contact, OutboxMessage, ServiceRequest
 from ..outbox import Composed, ReplyAs, compose, composes
 from .credentials import code_for
 from .links import Purpose, external_url, link_url, make_token, site_path
+
+log = logging.getLogger(__name__)
 
 
 def _context(message: OutboxMessage) -> dict[str, Any]:
@@ -68,11 +75,14 @@ def sign_in_mail(address: str, company: Company, next_path: str | None) -> Compo
 
 
 @composes("sign_up")
-def sign_up_or_sign_in(message: OutboxMessage) -> Composed:
+def sign_up_or_sign_in(message: OutboxMessage) -> Composed | None:
     address = message.recipient
     contact = ContactService.find(address)
     if contact is not None:
         return sign_in_mail(contact.contact_value, contact.company, None)
+    if is_phone_number(address) and _sign_up_texts_spent():
+        log.warning("sign-up SMS withheld: SMS_SIGN_UPS_PER_DAY reached")
+        return None
     signup = _context(message)
     token = make_token(
         Purpose.SIGN_UP,
@@ -90,6 +100,31 @@ def sign_up_or_sign_in(message: OutboxMessage) -> Composed:
         minutes=Purpose.SIGN_UP.max_age // 60,
         **code_context(token),
     )
+
+
+def _sign_up_texts_spent() -> bool:
+    """Whether SMS_SIGN_UPS_PER_DAY sign-up texts went out in the last 24 hours.
+
+    A sign-up goes to a number nobody vouches for, with a text anyone can cause:
+    the classic SMS-pumping fraud (numbers that pay their owner per text received).
+    The per-IP and per-address limits cannot bound it (new numbers, many IPs);
+    this does, for all companies together. Over it, the sign-up is withheld, and
+    the page that asked said what it says to everyone.
+    """
+    budget = int(current_app.config["SMS_SIGN_UPS_PER_DAY"])
+    if budget <= 0:
+        return False
+    sent = db.session.scalar(
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(
+            OutboxMessage.kind == "sign_up",
+            OutboxMessage.status == "sent",
+            OutboxMessage.recipient.startswith("+"),
+            OutboxMessage.sent_at > func.now() - timedelta(hours=24),
+        )
+    )
+    return (sent or 0) >= budget
 
 
 def invite_subject(company: Company, inviter: Contact | None) -> str:

@@ -53,15 +53,40 @@ def verified_inbound() -> Received | None:
     return None
 
 
-def _webhook() -> Received | None:
+def signed() -> bool:
+    """Whether this call carries the configured gateway's valid signature (reads nothing else)."""
+    if request.mimetype == "application/json":
+        return _webhook_signed()
+    if request.mimetype == "application/x-www-form-urlencoded":
+        return _twilio_signed()
+    return False
+
+
+def _webhook_signed() -> bool:
     secret = current_app.config.get("SMS_WEBHOOK_SECRET")
     signature = request.headers.get(SIGNATURE_HEADER, "")
     body = request.get_data(cache=True)
-    if not secret or not signature or not hmac.compare_digest(signature, sign(body, secret)):
+    return bool(secret and signature and hmac.compare_digest(signature, sign(body, secret)))
+
+
+def _twilio_signed() -> bool:
+    token = current_app.config.get("TWILIO_AUTH_TOKEN")
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not token or not signature:
+        return False
+    # Twilio signs the URL it was given: this endpoint on BASE_URL (and any query string).
+    url = str(external_url("sms.inbound"))
+    if request.query_string:
+        url += "?" + request.query_string.decode("latin-1")
+    return bool(RequestValidator(token).validate(url, request.form.to_dict(flat=True), signature))
+
+
+def _webhook() -> Received | None:
+    if not _webhook_signed():
         return None
     try:
-        payload = json.loads(body)
-    except ValueError:
+        payload = json.loads(request.get_data(cache=True))
+    except (ValueError, RecursionError):  # not JSON, or nested beyond what Python parses
         return None
     if not isinstance(payload, dict):
         return None
@@ -69,21 +94,11 @@ def _webhook() -> Received | None:
     if not isinstance(sender, str) or not isinstance(text, str):
         return None
     gateway_id = payload.get("id")
-    return Received(
-        InboundSms(sender, text, gateway_id=str(gateway_id) if gateway_id else None), "webhook"
-    )
+    return Received(InboundSms(sender, text, gateway_id=_clean_id(gateway_id)), "webhook")
 
 
 def _twilio() -> Received | None:
-    token = current_app.config.get("TWILIO_AUTH_TOKEN")
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not token or not signature:
-        return None
-    # Twilio signs the URL it was given: this endpoint on BASE_URL (and any query string).
-    url = str(external_url("sms.inbound"))
-    if request.query_string:
-        url += "?" + request.query_string.decode("latin-1")
-    if not RequestValidator(token).validate(url, request.form.to_dict(flat=True), signature):
+    if not _twilio_signed():
         return None
     form = request.form
     urls = tuple(form.get(f"MediaUrl{n}", "") for n in range(_media_count(form.get("NumMedia"))))
@@ -92,9 +107,15 @@ def _twilio() -> Received | None:
         form.get("From", ""),
         form.get("Body", ""),
         media,
-        gateway_id=form.get("MessageSid") or None,
+        gateway_id=_clean_id(form.get("MessageSid")),
     )
     return Received(sms, "twilio", urls)
+
+
+def _clean_id(raw: object) -> str | None:
+    """The gateway's id of a message, as text PostgreSQL can store (no NUL), or None."""
+    cleaned = str(raw).replace("\x00", "") if raw else ""
+    return cleaned or None
 
 
 def _media_count(raw: str | None) -> int:

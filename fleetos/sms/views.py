@@ -24,8 +24,15 @@ def private_short_links(response: Response) -> Response:
 
 
 def _sender_key() -> str:
-    """Rate-limit key for replies: the sending number, as the gateway names it."""
-    sender = request.form.get("From") or (request.get_json(silent=True) or {}).get("from", "")
+    """Rate-limit key for replies: the sending number, as the gateway names it (only
+    signed calls are counted or refused: see ``replies_per_number``)."""
+    sender = request.form.get("From")
+    if not sender:
+        try:
+            payload = request.get_json(silent=True)
+        except RecursionError:  # nested beyond what Python parses: no number in it
+            payload = None
+        sender = payload.get("from", "") if isinstance(payload, dict) else ""
     return f"sms-from:{str(sender)[:40]}"
 
 
@@ -45,9 +52,11 @@ def _per_number() -> str:
 
 
 # Replies per sending number (a loop between two auto-responders ends here).
-# Only verified calls count: an unsigned caller cannot spend a number's budget.
+# Only signed calls are counted, or refused with a 429: an unsigned caller can neither
+# spend a number's budget nor learn from a 429 that the number texts FleetOS (it gets
+# the 403 every unsigned call gets).
 replies_per_number = limiter.limit(
-    _per_number, key_func=_sender_key, deduct_when=lambda response: response.status_code != 403
+    _per_number, key_func=_sender_key, exempt_when=lambda: not gateway.signed()
 )
 
 

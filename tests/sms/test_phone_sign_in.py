@@ -20,6 +20,7 @@ from tests.sms.conftest import (
     last_text,
     texts_to,
 )
+from tests.smsgateway import webhook_config
 from tests.support.apps import database
 from tests.support.web import CSRF_INPUT, Browser, events
 
@@ -170,7 +171,9 @@ def test_a_phone_number_signs_up_a_company(app, gateway, smtp):
     )
     assert answer.status_code == 200
     text = last_text(app, gateway, "+447911123458")
-    assert "Joe's Mobile Tyres" in text
+    # Nothing typed reaches a number nobody vouches for (no smishing through FleetOS);
+    # the page the link or code opens names the company.
+    assert "Joe's Mobile Tyres" not in text and "confirms your new company" in text
     assert type_code(browser, "+447911123458", CODE.search(text).group(1)).status_code == 303
     with database(app):
         joe = db.session.scalar(select(Contact).where(Contact.contact_value == "+447911123458"))
@@ -244,3 +247,32 @@ def test_typing_a_code_does_the_same_work_for_a_known_and_an_unknown_address(app
         assert answer.status_code == 422 and WRONG in answer.text
         work[address] = statements
     assert work["dana@acme-fleet.com"] == work["nobody@acme-fleet.com"]
+
+
+def sign_up_by_sms(browser: Browser, number: str, name: str = "HSBC: acct locked, call 0207"):
+    return browser.post(
+        "/auth/signup",
+        {"company_name": name, "company_type": "fleet", "address": number},
+        page="/auth/signup",
+    )
+
+
+def test_sign_up_texts_have_a_daily_budget_for_all_companies_together(make_app, gateway, smtp):
+    """SMS pumping, as an attacker tried it: sign-ups to new numbers, one after another
+    (new numbers and new IPs defeat per-number and per-IP limits). Past
+    SMS_SIGN_UPS_PER_DAY the sign-up is withheld, and the page says what it always says."""
+    app = make_app(SMS_SIGN_UPS_PER_DAY=2, **webhook_config(gateway))
+    numbers = [f"+44791112350{i}" for i in range(4)]
+    answers = []
+    for number in numbers:
+        answers.append(sign_up_by_sms(Browser(app.test_client(), smtp), number).status_code)
+        deliver(app)
+    assert answers == [200] * 4
+    assert [len(texts_to(app, gateway, number)) for number in numbers] == [1, 1, 0, 0]
+    with database(app):
+        statuses = db.session.scalars(
+            select(OutboxMessage.status)
+            .where(OutboxMessage.recipient.in_(numbers))
+            .order_by(OutboxMessage.message_id)
+        ).all()
+    assert statuses == ["sent", "sent", "withheld", "withheld"]

@@ -271,6 +271,44 @@ def test_only_verified_replies_spend_a_numbers_budget(make_app, world, gateway):
         assert unsigned.status_code == 403
     statuses = [reply(app, "webhook", JOE, "hello").status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
+    # With Joe's budget spent, an unsigned caller still gets the 403 every unsigned call
+    # gets: a 429 would tell an outsider that Joe's number texts FleetOS.
+    unsigned = client.post("/sms/inbound", json={"from": JOE, "body": "hello"})
+    assert unsigned.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[1, 2]", b'"text"', b"[" * 100_000 + b"]" * 100_000, b"{" * 50_000],
+    ids=["a list", "a string", "nested too deep", "broken"],
+)
+def test_crafted_json_is_refused_never_a_500(make_app, world, gateway, body):
+    """As an attacker sent it: JSON that is no object, unsigned and signed, with the
+    per-number limit on (as in production): 403, nothing changed, never a 500."""
+    from tests.smsgateway import webhook_config
+
+    app = make_app(**webhook_config(gateway), RATELIMIT_ENABLED=True)
+    client = app.test_client()
+    before = row_counts(app)
+    for signature in ("", sign(body, WEBHOOK_SECRET)):
+        answer = client.post(
+            "/sms/inbound",
+            data=body,
+            headers={"Content-Type": "application/json", "X-FleetOS-Signature": signature},
+        )
+        assert answer.status_code == 403
+    assert row_counts(app) == before
+
+
+# Twilio's form with a NUL is refused with a 400 before any of this, like any form with one.
+@pytest.mark.parametrize("backend", ["webhook"])
+def test_a_gateway_id_with_a_nul_is_taken_once(app, world, backend, gateway, joes_request):
+    request_id, _ = joes_request
+    for _ in range(2):
+        answer = reply(app, backend, JOE, "On my way", gateway_id="SM\x00nul")
+        assert answer.status_code == 200
+    notes = [e for e in request_events(app, request_id) if e.event_type == "request.note"]
+    assert len(notes) == 1
 
 
 def test_a_reply_posted_twice_is_acted_on_once(app, world, backend, gateway, joes_request):
