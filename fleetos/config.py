@@ -156,6 +156,9 @@ def _reply_config(env: Mapping[str, str]) -> dict[str, Any]:
         "HELD_REPLY_LINK_MAX_AGE": int(
             _positive(env, "HELD_REPLY_LINK_MAX_AGE", 7 * 24 * 3600, whole=True)
         ),
+        # Replies from other addresses held for one reply address in any 24 hours; past
+        # it they are recorded, not kept, and their addressee is not mailed about them.
+        "HELD_REPLIES_PER_DAY": int(_positive(env, "HELD_REPLIES_PER_DAY", 5, whole=True)),
     }
 
 

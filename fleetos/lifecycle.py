@@ -145,6 +145,7 @@ EVENTS: dict[str, EventLabel] = {
     "company.created": EventLabel("started the company"),
     # Replies (fleetos/actions/replies.py): what happened to one, for the audit trail.
     "reply.held": EventLabel("held a reply from {sender} for its addressee to accept"),
+    "reply.not_held": EventLabel("did not keep a reply from {sender}: too many held today"),
     "reply.accepted": EventLabel("accepted a held reply from {sender} as their note"),
     "reply.discarded": EventLabel("discarded a held reply from {sender}"),
     "reply.refused": EventLabel("replied, and was told why nothing was done"),

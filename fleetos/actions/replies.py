@@ -393,6 +393,18 @@ def _hold(to: Addressee, reply: Reply) -> Handled:
         raise UnknownReplyAddress()
     if not reply.text.strip() and not reply.attachments:
         return Handled("empty")
+    if _held_today(to.reply_address) >= int(current_app.config["HELD_REPLIES_PER_DAY"]):
+        # Anyone who has seen a reply address (a forward, a CC) could otherwise have its
+        # addressee mailed their text again and again, and fill the store with files.
+        EventLogService.record(
+            "reply.not_held",
+            company_id=to.company_id,
+            request_id=to.service_request.request_id,
+            sender=reply.sender,
+            addressee=to.address,
+            channel=reply.channel,
+        )
+        return Handled("refused")
     taken = files.take_in(reply.attachments, to.service_request)
     held = HeldReply(
         request_id=to.service_request.request_id,
@@ -422,6 +434,25 @@ def _hold(to: Addressee, reply: Reply) -> Handled:
         review=reply_to.held_reply_token(held.held_reply_id, to.address),
     )
     return Handled("held", held=held)
+
+
+def _held_today(reply_address: ReplyAddress) -> int:
+    """Replies held for ``reply_address`` in the last 24 hours (under a lock on the row,
+    so that replies arriving at once count one another)."""
+    db.session.execute(
+        select(ReplyAddress.reply_address_id)
+        .where(ReplyAddress.reply_address_id == reply_address.reply_address_id)
+        .with_for_update()
+    )
+    held = db.session.scalar(
+        select(func.count())
+        .select_from(HeldReply)
+        .where(
+            HeldReply.reply_address_id == reply_address.reply_address_id,
+            HeldReply.created_at > func.now() - timedelta(hours=24),
+        )
+    )
+    return int(held or 0)
 
 
 @dataclass(frozen=True)

@@ -244,6 +244,24 @@ def test_a_reply_from_a_stranger_is_held_until_the_contact_accepts_it(app, world
     assert len(notes(app, world.request_id)) == before + 1
 
 
+def test_strangers_cannot_flood_an_addressee_through_held_replies(make_app, world, smtp):
+    """As an attacker tried it: 40 strangers' mails to Bob's reply address, each its own text.
+    Past HELD_REPLIES_PER_DAY they are recorded on the audit trail, neither kept nor mailed."""
+    app = make_app(INBOUND_MAIL_DOMAIN=INBOUND, HELD_REPLIES_PER_DAY=3)
+    address = reply_to(mail_bob(app, world, smtp))
+    outcomes = [
+        receive(app, reply(address, f"Visit evil.example/{n} now", sender=f"x{n}@else.example"))
+        for n in range(6)
+    ]
+    assert [o.detail for o in outcomes] == ["held"] * 3 + ["refused"] * 3
+    deliver(app)
+    asks = [m for m in smtp.to(BOB) if "is waiting for you" in m["Subject"]]
+    assert len(asks) == 3
+    assert len(events(app, "reply.not_held")) == 3
+    with database(app):
+        assert db.session.scalar(select(func.count()).select_from(HeldReply)) == 3
+
+
 def test_a_held_reply_can_be_discarded(app, world, smtp, browser):
     address = reply_to(mail_bob(app, world, smtp))
     receive(app, reply(address, "spam spam", sender="someone@elsewhere.example"))
