@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from werkzeug.serving import make_server
 
 from fleetos.extensions import db
-from fleetos.models import Company, Contact
+from fleetos.models import Company, Contact, ServiceRequest
 from tests.chromium import NewContext, context_factory
 from tests.mailserver import MailServer, link_in
 from tests.support.apps import build_app, discard_attachments, mail_config
@@ -139,6 +140,48 @@ def add_company(
                     )
                 )
             db.session.commit()
+        finally:
+            db.session.remove()
+
+
+DANA = "dana@acme-fleet.com"
+BOB = "bob@bobsrepair.com"
+
+
+def dana_sent_bob_a_request(app: Flask, title: str) -> uuid.UUID:
+    """Acme Fleet (Dana) sent Bob's Truck Repair (Bob) a request titled ``title``."""
+    with app.app_context():
+        try:
+            fleet = Company(name="Acme Fleet", company_type="fleet", email_domain="acme-fleet.com")
+            shop = Company(name="Bob's Truck Repair", company_type="supplier")
+            db.session.add_all([fleet, shop])
+            db.session.flush()
+            dana, bob = (
+                Contact(
+                    company_id=company.company_id,
+                    contact_value=address,
+                    contact_type="email",
+                    display_name=name,
+                )
+                for company, address, name in (
+                    (fleet, DANA, "Dana Dispatch"),
+                    (shop, BOB, "Bob Builder"),
+                )
+            )
+            db.session.add_all([dana, bob])
+            db.session.flush()
+            found = ServiceRequest(
+                fleet_company_id=fleet.company_id,
+                supplier_company_id=shop.company_id,
+                submitted_by_contact_id=dana.contact_id,
+                supplier_email=BOB,
+                vehicle="Unit 14",
+                title=title,
+                status="new",
+            )
+            db.session.add(found)
+            db.session.commit()
+            return found.request_id
         finally:
             db.session.remove()
 

@@ -17,14 +17,10 @@ from playwright.sync_api import expect
 
 from fleetos.extensions import db
 from fleetos.inbound.receive import receive_mail
-from fleetos.models import Company, Contact, ServiceRequest
-from tests.browser.conftest import LiveServer, sign_in
+from tests.browser.conftest import BOB, DANA, LiveServer, dana_sent_bob_a_request, sign_in
 from tests.chromium import NewContext, shot
 from tests.replies.conftest import INBOUND, reply, reply_to
 from tests.support import files
-
-DANA = "dana@acme-fleet.com"
-BOB = "bob@bobsrepair.com"
 
 
 @pytest.fixture
@@ -34,42 +30,7 @@ def live_overrides() -> dict[str, object]:
 
 @pytest.fixture
 def request_id(live_server: LiveServer) -> uuid.UUID:
-    """Acme Fleet (Dana) sent Bob's Truck Repair (Bob) a request."""
-    app = live_server.app
-    with app.app_context():
-        try:
-            fleet = Company(name="Acme Fleet", company_type="fleet", email_domain="acme-fleet.com")
-            shop = Company(name="Bob's Truck Repair", company_type="supplier")
-            db.session.add_all([fleet, shop])
-            db.session.flush()
-            dana = Contact(
-                company_id=fleet.company_id,
-                contact_value=DANA,
-                contact_type="email",
-                display_name="Dana Dispatch",
-            )
-            bob = Contact(
-                company_id=shop.company_id,
-                contact_value=BOB,
-                contact_type="email",
-                display_name="Bob Builder",
-            )
-            db.session.add_all([dana, bob])
-            db.session.flush()
-            found = ServiceRequest(
-                fleet_company_id=fleet.company_id,
-                supplier_company_id=shop.company_id,
-                submitted_by_contact_id=dana.contact_id,
-                supplier_email=BOB,
-                vehicle="Unit 14",
-                title="Brakes squeal",
-                status="new",
-            )
-            db.session.add(found)
-            db.session.commit()
-            return found.request_id
-        finally:
-            db.session.remove()
+    return dana_sent_bob_a_request(live_server.app, "Brakes squeal")
 
 
 def mail_to_bob(live_server: LiveServer, timeout: float = 20):
