@@ -115,6 +115,10 @@ def receive(sms: InboundSms) -> Reply:
         return _stop(number)
     if parsed.word in START_WORDS and not parsed.rest and refs.opted_out(number):
         return _start(number)
+    if ContactService.find(number) is None and not refs.was_ever_texted_about_a_request(number):
+        # A stranger FleetOS never texted: nothing to act on, and no answer, so that
+        # nobody can make FleetOS pay for texts to numbers of their choosing.
+        return Reply("ignored", "")
     return _act(number, parsed, sms.media)
 
 

@@ -72,6 +72,15 @@ def open_requests_texted_to(address: str) -> list[tuple[str, ServiceRequest]]:
     return [(ref, service_request) for ref, service_request in rows]
 
 
+def was_ever_texted_about_a_request(address: str) -> bool:
+    return (
+        db.session.scalar(
+            select(SmsRequestRef.ref).where(SmsRequestRef.address == address).limit(1)
+        )
+        is not None
+    )
+
+
 def was_texted_about(address: str, request_id: uuid.UUID) -> bool:
     return db.session.get(SmsRequestRef, {"address": address, "request_id": request_id}) is not None
 
