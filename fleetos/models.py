@@ -15,11 +15,14 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    ColumnElement,
     ForeignKey,
     Identity,
     Index,
     Text,
     UniqueConstraint,
+    and_,
+    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -482,6 +485,11 @@ class WebSession(Model):
     user_agent: Mapped[str | None] = mapped_column(Text)
 
     contact: Mapped[Contact] = relationship(lazy="joined")
+
+    @classmethod
+    def is_open(cls) -> ColumnElement[bool]:
+        """SQL: not signed out and not past its lifetime (the one test of a live session)."""
+        return and_(cls.ended_at.is_(None), cls.expires_at > func.now())
 
 
 class Invitation(Model):

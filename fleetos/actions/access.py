@@ -556,8 +556,7 @@ def session_contact(session_id: object) -> tuple[Contact, WebSession] | None:
     session = db.session.scalar(
         select(WebSession).where(
             WebSession.session_id == key,
-            WebSession.ended_at.is_(None),
-            WebSession.expires_at > func.now(),
+            WebSession.is_open(),
         )
     )
     return (session.contact, session) if session is not None else None
@@ -570,8 +569,7 @@ def open_sessions(contact: Contact) -> list[WebSession]:
             select(WebSession)
             .where(
                 WebSession.contact_id == contact.contact_id,
-                WebSession.ended_at.is_(None),
-                WebSession.expires_at > func.now(),
+                WebSession.is_open(),
             )
             .order_by(WebSession.created_at.desc())
         )

@@ -25,7 +25,7 @@ from ..messaging.links import TokenLink
 from ..messaging.unlinked import render_mail
 from ..models import ServiceRequest
 from ..smtp import Unsendable
-from ..text import shorten
+from ..text import one_line, shorten
 from .gsm import SEGMENT, septets, to_gsm
 from .refs import ref_for
 
@@ -57,7 +57,7 @@ def render_sms(kind: str, recipient: str, context: dict[str, Any]) -> str:
     for about, names in BUDGETS:
         rendered = render_mail(f"sms/{kind}.txt", _budget=about, _names_budget=names, **context)
         # "Brake pads…." reads as "Brake pads…"
-        text = _one_line(to_gsm(rendered.replace("\u2026.", "\u2026")))
+        text = one_line(to_gsm(rendered.replace("\u2026.", "\u2026")))
         length = septets(text)
         if length is not None and length <= SEGMENT:
             return text
@@ -79,12 +79,8 @@ def reply_hint(service_request: ServiceRequest, recipient: str) -> str:
     return "Reply DONE when finished, or text a note."
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _cut(value: object, budget: int | None) -> str:
-    text = " ".join(str(value or "").split())
+    text = one_line(str(value or ""))
     if budget is None:
         return text
     return shorten(text, budget) if budget else ""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import requests
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from twilio.request_validator import RequestValidator
 
 from ..actions.attachments import Attachable, IncomingFile
@@ -54,12 +54,16 @@ def verified_inbound() -> Received | None:
 
 
 def signed() -> bool:
-    """Whether this call carries the configured gateway's valid signature (reads nothing else)."""
-    if request.mimetype == "application/json":
-        return _webhook_signed()
-    if request.mimetype == "application/x-www-form-urlencoded":
-        return _twilio_signed()
-    return False
+    """Whether this call carries the configured gateway's valid signature (reads nothing
+    else; checked once per request, though the rate limit and the view both ask)."""
+    if "sms_signed" not in g:
+        if request.mimetype == "application/json":
+            g.sms_signed = _webhook_signed()
+        elif request.mimetype == "application/x-www-form-urlencoded":
+            g.sms_signed = _twilio_signed()
+        else:
+            g.sms_signed = False
+    return bool(g.sms_signed)
 
 
 def _webhook_signed() -> bool:
@@ -82,7 +86,7 @@ def _twilio_signed() -> bool:
 
 
 def _webhook() -> Received | None:
-    if not _webhook_signed():
+    if not signed():
         return None
     try:
         payload = json.loads(request.get_data(cache=True))
@@ -98,7 +102,7 @@ def _webhook() -> Received | None:
 
 
 def _twilio() -> Received | None:
-    if not _twilio_signed():
+    if not signed():
         return None
     form = request.form
     urls = tuple(form.get(f"MediaUrl{n}", "") for n in range(_media_count(form.get("NumMedia"))))

@@ -36,7 +36,7 @@ from ..events import EventLogService
 from ..extensions import db
 from ..models import Contact, ServiceRequest, SmsReceived
 from ..outbox import queue_mail
-from ..text import shorten
+from ..text import one_line, shorten
 from ..unit_of_work import atomic
 from . import refs
 
@@ -86,17 +86,17 @@ class Parsed:
 
 
 def parse(body: str) -> Parsed:
-    text = " ".join(body.split())
+    text = one_line(body)
     ref = None
     found = REF_ANYWHERE.search(text)
     if found:
         ref = found.group(1)
-        text = " ".join((text[: found.start()] + text[found.end() :]).split())
+        text = one_line(text[: found.start()] + text[found.end() :])
     else:
         after = REF_AFTER_COMMAND.match(text)
         if after and after.group(1).upper() in STEP_WORDS:
             ref = after.group(2)
-            text = " ".join((after.group(1) + text[after.end() :]).split())
+            text = one_line(after.group(1) + text[after.end() :])
     word, _, rest = text.partition(" ")
     return Parsed(word.upper().strip(".!,:;"), ref, rest.strip(), text)
 
