@@ -197,3 +197,25 @@ def test_an_sms_backend_without_its_settings_refuses_to_start(environ, message):
 
     with pytest.raises(ConfigError, match=message):
         load_config(environ)
+
+
+def test_news_reaches_the_assignee_on_their_phone(app, world, as_, gateway):
+    """Routing picks the assignee, whatever kind of contact it is: a mechanic known by a
+    mobile number gets Dana's note by SMS."""
+    from fleetos.actions import requests as act
+    from tests.sms.conftest import BOB_MOBILE, add_phone_contact
+
+    mechanic = add_phone_contact(app, world.companies["bobs"], BOB_MOBILE, "Mo the mechanic")
+    with database(app):
+        bob = db.session.get(Contact, world.contacts["bob"])
+        act.assign(bob, world.request_id, mechanic)
+    deliver(app)
+    before = len(texts_to(app, gateway, BOB_MOBILE))
+    as_("dana").post(
+        f"/requests/{world.request_id}/notes",
+        {"body": "Keys are at reception"},
+        page=f"/requests/{world.request_id}",
+    )
+    texts = texts_to(app, gateway, BOB_MOBILE)
+    assert len(texts) == before + 1
+    assert "Keys are at reception" in texts[-1]
