@@ -3,6 +3,7 @@
 Run from anywhere (the repository root is found from this file's path):
 
     .venv/bin/python bench/migration_upgrade.py [--requests N] [--rounds R] [--keep]
+        [--to REVISION]
 
 What it does and measures:
 
@@ -29,6 +30,13 @@ What it does and measures:
 4. Prints wall time and longest blocked read of both, the two ratios
    (new / old), and ``flask fleetos verify``'s last line for the new upgrade.
    The databases are dropped at the end unless ``--keep`` is given.
+
+``--to REVISION`` upgrades both ways to that revision instead of head: the new
+one with ``flask db upgrade REVISION``, the old one with the baseline's SQL up
+to that revision's section, then COMMIT. ``--to 0005_dashboard`` measures the
+upgrade as it stood when the rebuild was planned (issue 12); ``--to
+0002_emergent_contacts`` the rebuild alone. ``flask fleetos verify`` checks
+head's schema, so it runs only for head.
 """
 
 from __future__ import annotations
@@ -374,9 +382,9 @@ class UpgradeRun:
         return max(self.companies_probe.latencies, default=float("nan"))
 
 
-def run_new(db_url: str) -> tuple[int, str]:
+def run_new(db_url: str, target: str) -> tuple[int, str]:
     result = subprocess.run(
-        [FLASK, "db", "upgrade"],
+        [FLASK, "db", "upgrade", target],
         cwd=REPO_ROOT,
         env={**os.environ, "DATABASE_URL": db_url},
         capture_output=True,
@@ -393,7 +401,7 @@ BASELINE_RUNNER = (
     "import os, psycopg\n"
     "try:\n"
     "    with psycopg.connect(os.environ['DATABASE_URL'], autocommit=True) as conn:\n"
-    "        conn.execute(open(os.environ['BASELINE_SQL']).read())\n"
+    "        conn.execute(os.environ['BASELINE_SQL'])\n"
     "except psycopg.Error as exc:\n"
     "    print(f'baseline failed: {type(exc).__name__}: {exc}')\n"
     "    raise SystemExit(1)\n"
@@ -401,12 +409,28 @@ BASELINE_RUNNER = (
 )
 
 
-def run_old(db_url: str) -> tuple[int, str]:
+def baseline_sql(target: str) -> str:
+    """The baseline SQL up to ``target`` (head: all of it), in one transaction.
+
+    The file is the old upgrade's ``--sql`` output: each revision's section
+    ends with the UPDATE of alembic_version to that revision.
+    """
+    script = BASELINE_SQL.read_text()
+    if target == "head":
+        return script
+    end = f"UPDATE alembic_version SET version_num='{target}' "
+    at = script.find(end)
+    if at < 0:
+        raise SystemExit(f"--to {target}: the baseline has no revision of that name")
+    return script[: script.index("\n", at) + 1] + "\nCOMMIT;\n"
+
+
+def run_old(db_url: str, target: str) -> tuple[int, str]:
     """The baseline SQL in one transaction (it has its own BEGIN and COMMIT)."""
     result = subprocess.run(
         [FLASK, "shell"],
         cwd=REPO_ROOT,
-        env={**os.environ, "DATABASE_URL": db_url, "BASELINE_SQL": str(BASELINE_SQL)},
+        env={**os.environ, "DATABASE_URL": db_url, "BASELINE_SQL": baseline_sql(target)},
         input=BASELINE_RUNNER,
         capture_output=True,
         text=True,
@@ -416,11 +440,11 @@ def run_old(db_url: str) -> tuple[int, str]:
     return result.returncode, result.stdout + result.stderr
 
 
-APPROACHES: dict[str, Callable[[str], tuple[int, str]]] = {"new": run_new, "old": run_old}
+APPROACHES: dict[str, Callable[[str, str], tuple[int, str]]] = {"new": run_new, "old": run_old}
 
 
 def timed_upgrade(
-    approach: str, db_url: str, request_id: str, company_id: str, interval: float
+    approach: str, target: str, db_url: str, request_id: str, company_id: str, interval: float
 ) -> UpgradeRun:
     result, companies_result = ProbeResult(), ProbeResult()
     stop = threading.Event()
@@ -441,7 +465,7 @@ def timed_upgrade(
         thread.start()
     time.sleep(0.5)  # a few unblocked probes first, as a baseline
     started.append(time.perf_counter())
-    code, output = APPROACHES[approach](db_url)
+    code, output = APPROACHES[approach](db_url, target)
     wall = time.perf_counter() - started[0]
     stop.set()
     for thread in threads:
@@ -519,6 +543,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--db-name", default=DEFAULT_DB_NAME, help="prefix of the databases made")
     parser.add_argument("--interval-ms", type=float, default=5.0, help="pause between SELECTs")
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
+    parser.add_argument(
+        "--to",
+        default="head",
+        metavar="REVISION",
+        help="upgrade to this revision instead of head (both approaches)",
+    )
     args = parser.parse_args()
     if not args.db_name.startswith("fleetos_bench"):
         parser.error("--db-name must start with fleetos_bench")
@@ -576,6 +606,7 @@ def main() -> int:
                 runs.append(
                     timed_upgrade(
                         approach,
+                        args.to,
                         database_url(args.server_url, name),
                         request_id,
                         company_id,
@@ -583,7 +614,9 @@ def main() -> int:
                     )
                 )
 
-        print("\n=== FleetOS migration benchmark: v1 -> head, new (rebuild and swap) vs old ===")
+        print(
+            f"\n=== FleetOS migration benchmark: v1 -> {args.to}, new (rebuild and swap) vs old ==="
+        )
         print_counts(counts)
         print(
             f"v1 schema load: {schema_s:.2f}s; data generation: {gen_s:.2f}s; "
@@ -591,7 +624,8 @@ def main() -> int:
         )
         print_runs(runs)
         print_ratios(runs)
-        run_verify(database_url(args.server_url, f"{args.db_name}_new_1"))
+        if args.to == "head":  # verify checks head's schema and data
+            run_verify(database_url(args.server_url, f"{args.db_name}_new_1"))
         return max(run.exit_status for run in runs)
     finally:
         if args.keep:

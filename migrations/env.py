@@ -61,6 +61,30 @@ def lock_timeout() -> str:
     return value
 
 
+# An upgrade is a few big statements, each run once, over every request: set
+# for this transaction only, like a maintenance job.
+# * jit off: compiling a statement costs up to 0.4 s (measured on 0007's
+#   record of merged companies, which finds no row), more than it saves on
+#   scans this simple.
+# * work_mem and maintenance_work_mem at least 256MB: an index build sorts a
+#   million rows or so (about 15 percent faster than with the default 64MB),
+#   and 0008's GROUP BY of 400,000 addresses spills to disk in 21 batches with
+#   the default 4MB. A server set higher keeps its own value.
+BULK_WORK_SETTINGS = """
+SET LOCAL jit = off;
+DO $$
+BEGIN
+    IF pg_size_bytes(current_setting('work_mem')) < pg_size_bytes('256MB') THEN
+        PERFORM set_config('work_mem', '256MB', true);
+    END IF;
+    IF pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes('256MB') THEN
+        PERFORM set_config('maintenance_work_mem', '256MB', true);
+    END IF;
+END
+$$;
+"""
+
+
 def run_in_one_transaction() -> None:
     requests_rebuild.reset()
     _next_revision.clear()
@@ -75,6 +99,7 @@ def run_in_one_transaction() -> None:
             # requests; it must not roll back a slow but correct upgrade.
             context.execute("SET LOCAL statement_timeout = 0")
             context.execute("SET LOCAL timezone = 'UTC'")
+            context.execute(BULK_WORK_SETTINGS)
             context.run_migrations()
             swap_if_rebuilding(context)
     finally:

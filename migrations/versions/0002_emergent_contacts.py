@@ -667,16 +667,8 @@ def keys_and_indexes_sql() -> str:
 -- one on purpose): no other session can see {NEW_TABLE}. The foreign keys'
 -- SHARE ROW EXCLUSIVE locks on users, companies and contacts stop only
 -- writers, who already wait.
--- Each build sorts a million rows or so: at least 256MB of sort memory (for
--- this transaction only) makes the builds about 15 percent faster than the
--- default 64MB.
-DO $$
-BEGIN
-    IF pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes('256MB') THEN
-        PERFORM set_config('maintenance_work_mem', '256MB', true);
-    END IF;
-END
-$$;
+-- Each build sorts a million rows or so, with the sort memory migrations/env.py
+-- sets for the upgrade's transaction (maintenance_work_mem, at least 256MB).
 ALTER TABLE {NEW_TABLE} ADD CONSTRAINT {NEW_NAME_PREFIX}{PRIMARY_KEY} PRIMARY KEY (request_id);
 {indexes}
 -- Plain indexes a DBA added to the v1 table are rebuilt on the new one.

@@ -88,29 +88,32 @@ CREATE TABLE invitations (
 )
 """
 
-# company_recipients gets its key, index and foreign key only once it is
-# filled: one sort each, and one check of the foreign key, instead of
-# maintaining two indexes and checking the key row by row for every address
-# (about 400,000 on a million requests: 6.9 s instead of 2.6 s).
-CREATE_COMPANY_RECIPIENTS = """
-CREATE TABLE company_recipients (
-    company_id UUID NOT NULL,
-    address TEXT NOT NULL,
-    -- squawk-ignore prefer-timestamp-tz
-    first_written_at TIMESTAMP DEFAULT now() NOT NULL
-)
-"""
 
-
-# Every address a fleet sent a request to, canonical (trimmed, lower-case, as
-# contacts are), since its first request there.
-def fill_company_recipients_sql() -> str:
+# company_recipients is made from what it holds: every address a fleet sent a
+# request to, canonical (trimmed, lower-case, as contacts are), since its
+# first request there. CREATE TABLE AS may aggregate with parallel workers,
+# which an INSERT ... SELECT may not (1.9-2.2 s against 2.5-2.7 s for about
+# 400,000 addresses on a million requests). Its NOT NULLs and default follow
+# (one scan of the new table), then its key, index and foreign key: one sort
+# each, and one check of the key, instead of maintaining two indexes and
+# checking the key row by row for every address (6.9 s before).
+def create_company_recipients_sql() -> str:
     return f"""
-INSERT INTO company_recipients (company_id, address, first_written_at)
+CREATE TABLE company_recipients (company_id, address, first_written_at) AS
 SELECT fleet_company_id, lower(btrim(supplier_email)), min(created_at)
-FROM {table()}
-WHERE fleet_company_id IS NOT NULL AND btrim(coalesce(supplier_email, '')) <> ''
-GROUP BY fleet_company_id, lower(btrim(supplier_email))
+  FROM {table()}
+ WHERE fleet_company_id IS NOT NULL AND btrim(coalesce(supplier_email, '')) <> ''
+ GROUP BY fleet_company_id, lower(btrim(supplier_email));
+-- The table was created by the statement above: no one else can see it, so
+-- checking its rows for NULLs blocks no one.
+ALTER TABLE company_recipients
+    -- squawk-ignore adding-not-nullable-field
+    ALTER COLUMN company_id SET NOT NULL,
+    -- squawk-ignore adding-not-nullable-field
+    ALTER COLUMN address SET NOT NULL,
+    -- squawk-ignore adding-not-nullable-field
+    ALTER COLUMN first_written_at SET NOT NULL,
+    ALTER COLUMN first_written_at SET DEFAULT now();
 """
 
 
@@ -126,7 +129,7 @@ INDEXES = [
 ]
 
 KEYS_OF_COMPANY_RECIPIENTS = """
--- Added to the table created and filled above (see CREATE_COMPANY_RECIPIENTS).
+-- Added to the table made above (see create_company_recipients_sql).
 ALTER TABLE company_recipients ADD CONSTRAINT company_recipients_pkey PRIMARY KEY (company_id, address);
 CREATE INDEX idx_company_recipients_first ON company_recipients (company_id, first_written_at);
 -- Checked at once: NOT VALID would only leave the check for later, and no
@@ -139,10 +142,9 @@ ALTER TABLE company_recipients ADD CONSTRAINT company_recipients_company_id_fkey
 def upgrade():
     op.execute(CREATE_WEB_SESSIONS)
     op.execute(CREATE_INVITATIONS)
-    op.execute(CREATE_COMPANY_RECIPIENTS)
     for statement in INDEXES:
         op.execute(f"-- squawk-ignore require-concurrent-index-creation\n{statement}")
-    op.execute(fill_company_recipients_sql())
+    op.execute(create_company_recipients_sql())
     op.execute(KEYS_OF_COMPANY_RECIPIENTS)
 
 
