@@ -108,6 +108,17 @@ STEPS: dict[str, Step] = {
     )
 }
 
+# The words that take a step when a reply (by mail or by SMS) starts with one,
+# lower-case; every other reply is a note. SMS adds "ok" (fleetos/sms/inbound.py).
+REPLY_WORDS: dict[str, str] = {
+    "ack": "acknowledged",
+    "acknowledge": "acknowledged",
+    "start": "in_progress",
+    "done": "completed",
+    "complete": "completed",
+    "decline": "declined",
+}
+
 # Which status may follow which. The database's valid_status constraint only
 # knows the set of statuses; the order lives here.
 TRANSITIONS: dict[str, frozenset[str]] = {

@@ -42,6 +42,20 @@ def test_every_step_has_its_words():
         assert step.taken_by in (lifecycle.SUPPLIER, lifecycle.FLEET)
 
 
+def test_replies_by_mail_and_by_sms_take_steps_with_the_same_words():
+    from fleetos.actions.replies import interpret
+    from fleetos.sms.inbound import STEP_WORDS, parse
+
+    step_targets = {step.to for step in lifecycle.STEPS.values()}
+    assert set(lifecycle.REPLY_WORDS.values()) == step_targets  # every step has a word
+    for word, to in lifecycle.REPLY_WORDS.items():
+        argument = " Not our make" if to == "declined" else ""
+        assert interpret(word + argument).name == to
+        assert STEP_WORDS[parse(word.upper() + argument).word] == to
+    assert STEP_WORDS["OK"] == "acknowledged"  # the usual answer to a text
+    assert interpret("OK").name is None  # by mail, a note
+
+
 @pytest.mark.parametrize(
     "event_type",
     [

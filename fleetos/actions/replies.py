@@ -245,14 +245,6 @@ class Command:
     rest: str = ""  # the text after the command line (a note of its own)
 
 
-STEP_WORDS = {
-    "ack": "acknowledged",
-    "acknowledge": "acknowledged",
-    "start": "in_progress",
-    "done": "completed",
-    "complete": "completed",
-    "decline": "declined",
-}
 PUNCTUATION = ".!,;:"
 
 
@@ -272,8 +264,8 @@ def interpret(text: str) -> Command:
     rest = rest.strip()
     if word == "decline":
         return Command("declined", argument=after or rest, rest=rest if after else "")
-    if word in STEP_WORDS and not after.strip(PUNCTUATION):
-        return Command(STEP_WORDS[word], rest=rest)
+    if word in lifecycle.REPLY_WORDS and not after.strip(PUNCTUATION):
+        return Command(lifecycle.REPLY_WORDS[word], rest=rest)
     if word == "assign" and after.lower().rstrip(PUNCTUATION) == "me":
         return Command("assigned", rest=rest)
     return Command(None, rest=text.strip())

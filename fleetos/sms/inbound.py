@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.dialects.postgresql import insert
 
+from .. import lifecycle
 from ..actions import access
 from ..actions import requests as request_actions
 from ..actions.attachments import Attachable
@@ -44,14 +45,11 @@ SMS = "sms"
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_WORDS = frozenset({"START", "UNSTOP"})
-STEP_WORDS = {
-    "OK": "acknowledged",
-    "ACK": "acknowledged",
-    "ACKNOWLEDGE": "acknowledged",
-    "START": "in_progress",
-    "DONE": "completed",
-    "COMPLETE": "completed",
-    "DECLINE": "declined",
+# The words of a reply by mail (lifecycle.REPLY_WORDS), upper-case as texts are
+# read here, and "OK", the usual answer to a text (by mail, "OK" alone is more
+# often a note than an acknowledgement).
+STEP_WORDS = {word.upper(): to for word, to in lifecycle.REPLY_WORDS.items()} | {
+    "OK": "acknowledged"
 }
 # "Ref 4821" anywhere, or a ref right after the command word ("DONE 4821").
 REF_ANYWHERE = re.compile(r"\bref\s*[:#]?\s*(\d{4,8})\b", re.IGNORECASE)
