@@ -9,8 +9,9 @@ v1 table stays readable until the two names are swapped, just before COMMIT.
 How the revisions share the rebuild (all in the upgrade's one transaction):
 
 * ``0002_emergent_contacts`` locks the v1 tables in SHARE mode before it reads
-  anything (v1 writers wait, readers go on), creates ``NEW_TABLE``, fills it
-  with one ``INSERT ... SELECT``, adds its keys and indexes, and calls
+  anything (v1 writers wait, readers go on), creates and fills ``NEW_TABLE``
+  with one ``CREATE TABLE ... AS SELECT`` (which may use parallel workers),
+  adds its NOT NULLs, defaults, checks, keys and indexes, and calls
   :func:`begin`.
 * A later revision that says ``REBUILD_AWARE = True`` runs before the swap:
   it changes service_requests only through :func:`table` and names its

@@ -31,8 +31,9 @@ Locks, in order (all held until COMMIT, the upgrade being one transaction):
 1. SHARE on companies, users, service_requests (and contacts if present),
    before anything is read: v1 writers wait, readers go on. A v1 write that
    was waiting fails cleanly once the upgrade commits (``refuse_v1_writes``).
-2. New tables (contacts, event_log, the new service_requests) are invisible
-   to other sessions until COMMIT: filling and indexing them blocks no one.
+2. New tables (contacts, event_log, the new service_requests, and the two
+   lookup tables its fill joins, dropped right after it) are invisible to
+   other sessions until COMMIT: filling and indexing them blocks no one.
    Foreign keys from them take SHARE ROW EXCLUSIVE on users, companies and
    contacts, and event_log's on the v1 service_requests; so does the guard
    trigger on users (writers wait; they already do; readers go on). New
@@ -550,8 +551,10 @@ SELECT DISTINCT ON (domain) domain, company_id
  WHERE domain NOT IN ({_sql_list(PUBLIC_MAIL_DOMAINS)})
  ORDER BY domain, created_at, company_id;
 
--- A v1 user's company, and the contact their address became.
-CREATE TEMP TABLE fleetos_0002_user_owners ON COMMIT DROP AS
+-- A v1 user's company, and the contact their address became. This table and
+-- the next are plain, not temporary, so that the fill below can join them in
+-- parallel workers; they are dropped after it, before anyone can see them.
+CREATE TABLE fleetos_0002_user_owners AS
 SELECT u.user_id, u.company_id, c.contact_id
   FROM users u
   LEFT JOIN contacts c ON c.contact_value = {canonical_email("u.email")};
@@ -560,7 +563,7 @@ ANALYZE fleetos_0002_user_owners;
 -- Each supplier address (as typed) of a request with no supplier user: the
 -- company of the contact with that address, else the supplier that
 -- registered its domain (never a public mail domain).
-CREATE TEMP TABLE fleetos_0002_addresses ON COMMIT DROP AS
+CREATE TABLE fleetos_0002_addresses AS
 SELECT typed.supplier_email, typed.address,
        coalesce(contact.company_id, by_domain.company_id) AS company_id
   FROM (SELECT supplier_email, nullif({canonical_email("supplier_email")}, '') AS address
@@ -594,59 +597,109 @@ SELECT 'company.created', company_id,
 """
 
 
-CREATE_NEW_TABLE = f"""
--- The v2 service_requests, built beside the v1 one, which stays readable.
--- Created in this transaction, it is invisible to every other session until
--- COMMIT, so filling it, indexing it and checking its keys blocks no one.
--- migrations/env.py swaps the names at the very end (requests_rebuild.py).
-CREATE TABLE {NEW_TABLE} (
-    request_id UUID NOT NULL DEFAULT gen_random_uuid(),
-    created_by_user_id UUID,
-    supplier_user_id UUID,
-    supplier_email TEXT,
-    vehicle TEXT NOT NULL,
-    title TEXT NOT NULL,
-    description TEXT,
-    priority TEXT NOT NULL DEFAULT 'normal',
-    status TEXT NOT NULL DEFAULT 'new',
-    -- timestamp holding UTC, as in v1 (see contacts.first_seen_at).
-    -- squawk-ignore prefer-timestamp-tz
-    created_at TIMESTAMP NOT NULL DEFAULT NOW(),
-    -- squawk-ignore prefer-timestamp-tz
-    updated_at TIMESTAMP NOT NULL DEFAULT NOW(),
-    fleet_company_id UUID,
-    supplier_company_id UUID,
-    submitted_by_contact_id UUID,
-    assigned_to_contact_id UUID,
-    CONSTRAINT service_requests_priority_check CHECK (priority IN ('low', 'normal', 'high', 'urgent')),
-    CONSTRAINT valid_status CHECK (status IN ({_sql_list(V2_STATUSES)}))
-);
-"""
+# The v2 table's columns, in order: the v1 ones, then the plan's four.
+COLUMN_TYPES = {
+    "request_id": "uuid",
+    "created_by_user_id": "uuid",
+    "supplier_user_id": "uuid",
+    "supplier_email": "text",
+    "vehicle": "text",
+    "title": "text",
+    "description": "text",
+    "priority": "text",
+    "status": "text",
+    # timestamp holding UTC, as in v1 (see contacts.first_seen_at).
+    "created_at": "timestamp",
+    "updated_at": "timestamp",
+    **{column: "uuid" for column, _ in NEW_COLUMNS},
+}
+COLUMN_DEFAULTS = {
+    "request_id": "gen_random_uuid()",
+    "priority": "'normal'",
+    "status": "'new'",
+    "created_at": "now()",
+    "updated_at": "now()",
+}
+CHECKS = {
+    "service_requests_priority_check": "priority IN ('low', 'normal', 'high', 'urgent')",
+    "valid_status": f"status IN ({_sql_list(V2_STATUSES)})",
+}
+
+
+def _row_value(column: str, existing: set[str]) -> str:
+    """The v2 value of ``column`` for v1 row ``sr``, cast to the v2 column's type."""
+    if column == "status":
+        value = _status_case(STATUS_V1_TO_V2, "sr.status")
+    elif column == "fleet_company_id":
+        value = f"coalesce({_kept(column, existing)}, creator.company_id)"
+    elif column == "supplier_company_id":
+        value = f"coalesce({_kept(column, existing)}, supplier_user.company_id, address.company_id)"
+    elif column == "submitted_by_contact_id":
+        value = f"coalesce({_kept(column, existing)}, creator.contact_id)"
+    elif column == "assigned_to_contact_id":
+        value = f"coalesce({_kept(column, existing)}, supplier_user.contact_id)"
+    else:
+        value = f"sr.{column}"
+    return f"({value})::{COLUMN_TYPES[column]}"
+
+
+def _column_rules() -> str:
+    """The ALTER TABLE clauses that give the filled table its NOT NULLs, defaults and checks."""
+    clauses = [
+        f"    -- squawk-ignore adding-not-nullable-field\n    ALTER COLUMN {column} SET NOT NULL"
+        for column in NOT_NULL_COLUMNS
+    ]
+    clauses += [
+        f"    ALTER COLUMN {column} SET DEFAULT {default}"
+        for column, default in COLUMN_DEFAULTS.items()
+    ]
+    clauses += [
+        f"    -- squawk-ignore constraint-missing-not-valid\n"
+        f"    ADD CONSTRAINT {name} CHECK ({condition})"
+        for name, condition in CHECKS.items()
+    ]
+    return ",\n".join(clauses)
 
 
 def fill_sql(existing: set[str]) -> str:
-    v1_columns = ", ".join(V1_REQUEST_COLUMNS)
-    new_columns = ", ".join(column for column, _ in NEW_COLUMNS)
-    values = ", ".join(
-        _status_case(STATUS_V1_TO_V2, "sr.status") if column == "status" else f"sr.{column}"
-        for column in V1_REQUEST_COLUMNS
-    )
+    values = ",\n       ".join(_row_value(column, existing) for column in COLUMN_TYPES)
     return f"""
--- Every v1 row, once, with its v2 status and its owners, in one statement:
--- fleet company and sender from its creator; supplier company from its
+-- The v2 service_requests, built beside the v1 one, which stays readable:
+-- every v1 row, once, with its v2 status and its owners, in one statement.
+-- Fleet company and sender come from its creator; supplier company from its
 -- supplier user, else from the address it was sent to; assignee from its
 -- supplier user. v1 writers have been waiting since the SHARE lock above,
--- so none is missed.
-INSERT INTO {NEW_TABLE} ({v1_columns}, {new_columns})
-SELECT {values},
-       coalesce({_kept("fleet_company_id", existing)}, creator.company_id),
-       coalesce({_kept("supplier_company_id", existing)}, supplier_user.company_id, address.company_id),
-       coalesce({_kept("submitted_by_contact_id", existing)}, creator.contact_id),
-       coalesce({_kept("assigned_to_contact_id", existing)}, supplier_user.contact_id)
+-- so none is missed. Created in this transaction, the table is invisible to
+-- every other session until COMMIT, so filling it, indexing it and checking
+-- its keys blocks no one; migrations/env.py swaps the names at the very end
+-- (requests_rebuild.py).
+--
+-- CREATE TABLE AS rather than CREATE TABLE and INSERT ... SELECT: it may read
+-- and join the v1 rows with parallel workers (an INSERT never does), and it
+-- writes in bulk. The planner's default costs keep a million wide rows in
+-- one process (passing them between processes looks dear); made free for
+-- this statement, the fill takes about a third less time (1.0-1.1 s against
+-- 1.5-1.7 s on a million requests here). The lookup tables it joins are
+-- plain tables for that reason: parallel workers cannot read temporary ones.
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+CREATE TABLE {NEW_TABLE} ({", ".join(COLUMN_TYPES)}) AS
+SELECT {values}
   FROM service_requests sr
   LEFT JOIN fleetos_0002_user_owners creator ON creator.user_id = sr.created_by_user_id
   LEFT JOIN fleetos_0002_user_owners supplier_user ON supplier_user.user_id = sr.supplier_user_id
   LEFT JOIN fleetos_0002_addresses address ON address.supplier_email = sr.supplier_email;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+
+-- What CREATE TABLE would have declared, added in one ALTER that checks every
+-- row once (0.2 s on a million requests); no one else sees the table yet.
+ALTER TABLE {NEW_TABLE}
+{_column_rules()};
+
+-- The lookup tables, made in this transaction and seen by no one, go now.
+-- squawk-ignore ban-drop-table
+DROP TABLE fleetos_0002_user_owners, fleetos_0002_addresses;
 """
 
 
@@ -777,9 +830,8 @@ def upgrade():
     op.execute(CREATE_FUNCTIONS)
     existing = existing_request_columns()
     op.execute(resolve_owners_sql(existing))
-    op.execute(CREATE_NEW_TABLE)
-    requests_rebuild.begin()
     op.execute(fill_sql(existing))
+    requests_rebuild.begin()
     op.execute(keys_and_indexes_sql())
     op.execute(GUARD_AGAINST_V1_WRITES)
     op.execute(CARRY_OWNER_GRANTS_AND_COMMENTS)
