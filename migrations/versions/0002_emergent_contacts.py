@@ -24,7 +24,10 @@ revision adopts a database where someone ran part of the plan's SQL by hand
 nothing. It refuses, before changing anything, a service_requests with
 columns, constraints, triggers, views, rules, policies or publications it does
 not know (it could not carry them to the new table); plain indexes, grants,
-owner and comments are carried over.
+owner and comments are carried over. It refuses, naming them, rows the v2
+table cannot hold (a NULL title, an unknown priority: only where a DBA
+dropped v1's own NOT NULL or CHECK), and a schema that already has a table
+under one of the names the rebuild uses.
 
 Locks, in order (all held until COMMIT, the upgrade being one transaction):
 
@@ -449,6 +452,35 @@ def _fkey(column: str) -> str:
     return f"service_requests_{column}_fkey"
 
 
+# The v2 table's columns, in order: the v1 ones, then the plan's four.
+COLUMN_TYPES = {
+    "request_id": "uuid",
+    "created_by_user_id": "uuid",
+    "supplier_user_id": "uuid",
+    "supplier_email": "text",
+    "vehicle": "text",
+    "title": "text",
+    "description": "text",
+    "priority": "text",
+    "status": "text",
+    # timestamp holding UTC, as in v1 (see contacts.first_seen_at).
+    "created_at": "timestamp",
+    "updated_at": "timestamp",
+    **{column: "uuid" for column, _ in NEW_COLUMNS},
+}
+COLUMN_DEFAULTS = {
+    "request_id": "gen_random_uuid()",
+    "priority": "'normal'",
+    "status": "'new'",
+    "created_at": "now()",
+    "updated_at": "now()",
+}
+CHECKS = {
+    "service_requests_priority_check": "priority IN ('low', 'normal', 'high', 'urgent')",
+    "valid_status": f"status IN ({_sql_list(V2_STATUSES)})",
+}
+
+
 # What the rebuild carries over from the v1 table by name. Anything else a
 # DBA added is refused (below), except plain indexes, which are rebuilt too.
 KNOWN_COLUMNS = V1_REQUEST_COLUMNS + tuple(column for column, _ in NEW_COLUMNS)
@@ -478,6 +510,13 @@ BEGIN
               FROM pg_attribute a
              WHERE a.attrelid = 'service_requests'::regclass AND a.attnum > 0 AND NOT a.attisdropped
                AND a.attname NOT IN ({_sql_list(KNOWN_COLUMNS)})
+            UNION ALL
+            SELECT 'column ' || a.attname || ' of type ' || format_type(a.atttypid, a.atttypmod)
+              FROM pg_attribute a
+              JOIN (VALUES {", ".join(f"('{column}', '{kind}'::regtype)" for column, kind in COLUMN_TYPES.items())})
+                   AS known(name, type) ON known.name = a.attname
+             WHERE a.attrelid = 'service_requests'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+               AND (a.atttypid <> known.type OR a.atttypmod <> -1)
             UNION ALL
             SELECT 'NOT NULL on column ' || a.attname
               FROM pg_attribute a
@@ -520,6 +559,83 @@ BEGIN
             'FleetOS refused the upgrade: service_requests has ' || unknown
             || ', which FleetOS does not know and could not carry over to the v2 table it builds. '
             || 'Drop or move them first, and add them again after the upgrade.';
+    END IF;
+END
+$$;
+"""
+
+
+# The tables the rebuild creates under fixed names (resolve_owners_sql, fill_sql).
+REBUILD_TABLES = (NEW_TABLE, "fleetos_0002_user_owners", "fleetos_0002_addresses")
+
+REFUSE_TAKEN_NAMES = f"""
+DO $$
+DECLARE
+    taken text;
+BEGIN
+    SELECT string_agg(quote_ident(typname), ', ' ORDER BY typname) INTO taken
+      FROM pg_type
+     WHERE typnamespace = current_schema()::regnamespace
+       AND typname IN ({_sql_list(REBUILD_TABLES)});
+    IF taken IS NOT NULL THEN
+        RAISE EXCEPTION USING MESSAGE =
+            'FleetOS refused the upgrade: it builds the v2 service_requests in tables named '
+            || '{", ".join(REBUILD_TABLES)}, but schema ' || quote_ident(current_schema())
+            || ' already has ' || taken || '. Rename or drop that first.';
+    END IF;
+END
+$$;
+"""
+
+# A v1 row the v2 table cannot hold (a NULL title, a priority v2 does not
+# know) can only exist where a DBA dropped v1's own NOT NULL or CHECK. Where
+# v1 still has them, validated, there is nothing to look for; otherwise the
+# rows are counted and named, so that the upgrade refuses them by request,
+# before changing anything, instead of failing on a constraint later.
+REFUSE_ROWS_V2_CANNOT_HOLD = f"""
+CREATE TEMP TABLE fleetos_0002_v1_priorities (
+    priority TEXT CONSTRAINT service_requests_priority_check CHECK ({CHECKS["service_requests_priority_check"]})
+) ON COMMIT DROP;
+DO $$
+DECLARE
+    item text;
+    found text;
+    problems text[] := '{{}}';
+BEGIN
+    FOREACH item IN ARRAY ARRAY[{_sql_list(NOT_NULL_COLUMNS)}] LOOP
+        CONTINUE WHEN (SELECT attnotnull FROM pg_attribute
+                        WHERE attrelid = 'service_requests'::regclass AND attname = item);
+        EXECUTE format(
+            'SELECT count(*) || CASE WHEN count(*) = 1 THEN '' row'' ELSE '' rows'' END'
+            || ' || '' (request_id '' || string_agg(coalesce(request_id::text, ''NULL''), '', '')'
+            || ' FILTER (WHERE n <= 3) || CASE WHEN count(*) > 3 THEN '', ...)'' ELSE '')'' END'
+            || ' FROM (SELECT request_id, row_number() OVER (ORDER BY request_id) AS n'
+            || ' FROM service_requests WHERE %I IS NULL) empty HAVING count(*) > 0', item)
+          INTO found;
+        IF found IS NOT NULL THEN
+            problems := problems || (item || ' is empty in ' || found);
+        END IF;
+    END LOOP;
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint c, pg_constraint v1
+                    WHERE c.conrelid = 'service_requests'::regclass
+                      AND c.conname = 'service_requests_priority_check' AND c.convalidated
+                      AND v1.conrelid = 'fleetos_0002_v1_priorities'::regclass
+                      AND pg_get_constraintdef(c.oid) = pg_get_constraintdef(v1.oid)) THEN
+        SELECT 'priority ' || string_agg(quote_literal(priority) || ' in ' || n
+                                         || CASE WHEN n = 1 THEN ' row' ELSE ' rows' END,
+                                         ', ' ORDER BY priority)
+          INTO found
+          FROM (SELECT priority, count(*) AS n FROM service_requests
+                 WHERE NOT ({CHECKS["service_requests_priority_check"]}) GROUP BY priority) p;
+        IF found IS NOT NULL THEN
+            problems := problems || found;
+        END IF;
+    END IF;
+    IF cardinality(problems) > 0 THEN
+        RAISE EXCEPTION USING MESSAGE =
+            'FleetOS refused the upgrade: service_requests has rows the v2 table cannot hold: '
+            || array_to_string(problems, '; ')
+            || '. Correct them first (v1 itself required these values).';
     END IF;
 END
 $$;
@@ -597,35 +713,6 @@ SELECT 'company.created', company_id,
 """
 
 
-# The v2 table's columns, in order: the v1 ones, then the plan's four.
-COLUMN_TYPES = {
-    "request_id": "uuid",
-    "created_by_user_id": "uuid",
-    "supplier_user_id": "uuid",
-    "supplier_email": "text",
-    "vehicle": "text",
-    "title": "text",
-    "description": "text",
-    "priority": "text",
-    "status": "text",
-    # timestamp holding UTC, as in v1 (see contacts.first_seen_at).
-    "created_at": "timestamp",
-    "updated_at": "timestamp",
-    **{column: "uuid" for column, _ in NEW_COLUMNS},
-}
-COLUMN_DEFAULTS = {
-    "request_id": "gen_random_uuid()",
-    "priority": "'normal'",
-    "status": "'new'",
-    "created_at": "now()",
-    "updated_at": "now()",
-}
-CHECKS = {
-    "service_requests_priority_check": "priority IN ('low', 'normal', 'high', 'urgent')",
-    "valid_status": f"status IN ({_sql_list(V2_STATUSES)})",
-}
-
-
 def _row_value(column: str, existing: set[str]) -> str:
     """The v2 value of ``column`` for v1 row ``sr``, cast to the v2 column's type."""
     if column == "status":
@@ -640,7 +727,11 @@ def _row_value(column: str, existing: set[str]) -> str:
         value = f"coalesce({_kept(column, existing)}, supplier_user.contact_id)"
     else:
         value = f"sr.{column}"
-    return f"({value})::{COLUMN_TYPES[column]}"
+    cast = f"({value})::{COLUMN_TYPES[column]}"
+    # CREATE TABLE AS gives a column its value's collation: a text column a
+    # DBA gave another collation in v1 gets the default one, as the v2 model
+    # (and a CREATE TABLE of it) has.
+    return f'{cast} COLLATE "default"' if COLUMN_TYPES[column] == "text" else cast
 
 
 def _column_rules() -> str:
@@ -678,19 +769,22 @@ def fill_sql(existing: set[str]) -> str:
 -- and join the v1 rows with parallel workers (an INSERT never does), and it
 -- writes in bulk. The planner's default costs keep a million wide rows in
 -- one process (passing them between processes looks dear); made free for
--- this statement, the fill takes about a third less time (1.0-1.1 s against
--- 1.5-1.7 s on a million requests here). The lookup tables it joins are
--- plain tables for that reason: parallel workers cannot read temporary ones.
-SET LOCAL parallel_setup_cost = 0;
-SET LOCAL parallel_tuple_cost = 0;
+-- this statement, the fill takes half the time (0.74 s against 1.57 s on a
+-- million requests here). The lookup tables it joins are plain tables for
+-- that reason: parallel workers cannot read temporary ones. The two costs are
+-- kept aside and put back after it, as they were.
+SELECT set_config('fleetos.parallel_setup_cost', current_setting('parallel_setup_cost'), true),
+       set_config('fleetos.parallel_tuple_cost', current_setting('parallel_tuple_cost'), true),
+       set_config('parallel_setup_cost', '0', true),
+       set_config('parallel_tuple_cost', '0', true);
 CREATE TABLE {NEW_TABLE} ({", ".join(COLUMN_TYPES)}) AS
 SELECT {values}
   FROM service_requests sr
   LEFT JOIN fleetos_0002_user_owners creator ON creator.user_id = sr.created_by_user_id
   LEFT JOIN fleetos_0002_user_owners supplier_user ON supplier_user.user_id = sr.supplier_user_id
   LEFT JOIN fleetos_0002_addresses address ON address.supplier_email = sr.supplier_email;
-RESET parallel_setup_cost;
-RESET parallel_tuple_cost;
+SELECT set_config('parallel_setup_cost', current_setting('fleetos.parallel_setup_cost'), true),
+       set_config('parallel_tuple_cost', current_setting('fleetos.parallel_tuple_cost'), true);
 
 -- What CREATE TABLE would have declared, added in one ALTER that checks every
 -- row once (0.2 s on a million requests); no one else sees the table yet.
@@ -824,6 +918,8 @@ def upgrade():
     op.execute(REFUSE_UNKNOWN_STATUSES)
     op.execute(REFUSE_ADDRESS_IN_TWO_COMPANIES)
     op.execute(REFUSE_WHAT_THE_REBUILD_CANNOT_CARRY)
+    op.execute(REFUSE_TAKEN_NAMES)
+    op.execute(REFUSE_ROWS_V2_CANNOT_HOLD)
     op.execute(CREATE_CONTACTS)
     op.execute(MIGRATE_USERS_TO_CONTACTS)
     op.execute(CREATE_EVENT_LOG)

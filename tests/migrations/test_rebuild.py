@@ -62,6 +62,10 @@ def test_an_index_a_dba_added_grants_and_comments_are_carried_over(v1_database):
     [
         ("ALTER TABLE service_requests ADD COLUMN mileage int", "column mileage"),
         (
+            "ALTER TABLE service_requests ALTER COLUMN vehicle TYPE varchar(20)",
+            "column vehicle of type character varying(20)",
+        ),
+        (
             "ALTER TABLE service_requests ALTER COLUMN supplier_email SET NOT NULL",
             "NOT NULL on column supplier_email",
         ),
@@ -90,6 +94,21 @@ def test_what_the_rebuild_could_not_carry_is_refused_by_name(v1_database, change
         "Drop or move them first",
         "Nothing was changed",
     )
+
+
+def test_a_v1_column_with_another_collation_gets_the_v2_default(v1_database):
+    """The rebuilt table is the v2 model's, whatever collation a DBA gave a v1 column."""
+    execute(v1_database, 'ALTER TABLE service_requests ALTER COLUMN vehicle TYPE text COLLATE "C"')
+    migrate(v1_database)
+    assert query(
+        v1_database,
+        "SELECT attname, attcollation = (SELECT oid FROM pg_collation WHERE collname = 'default')"
+        "  FROM pg_attribute WHERE attrelid = 'service_requests'::regclass"
+        "   AND atttypid = 'text'::regtype AND NOT attisdropped ORDER BY attnum",
+    ) == [
+        (column, True)
+        for column in ("supplier_email", "vehicle", "title", "description", "priority", "status")
+    ] + [("location", True)]
 
 
 def test_a_revision_that_changes_the_v1_table_during_the_rebuild_is_refused(

@@ -58,6 +58,47 @@ def test_a_database_that_is_not_v1_is_refused(make_database):
     assert_refused(url, "not a FleetOS v1 database", "companies.name", "users.email")
 
 
+def test_a_v1_row_the_v2_table_cannot_hold_is_refused_by_request(v1_database):
+    """A DBA dropped v1's own NOT NULL and CHECK: the rows that broke them are named."""
+    execute(
+        v1_database,
+        """
+        ALTER TABLE service_requests ALTER COLUMN title DROP NOT NULL;
+        UPDATE service_requests SET title = NULL WHERE title = 'Puncture';
+        ALTER TABLE service_requests DROP CONSTRAINT service_requests_priority_check;
+        UPDATE service_requests SET priority = 'critical'
+         WHERE description IS NOT NULL AND title IN ('Brakes squeal', 'Oil change');
+        """,
+    )
+    [(untitled,)] = query(
+        v1_database, "SELECT request_id::text FROM service_requests WHERE title IS NULL"
+    )
+    [(critical,)] = query(
+        v1_database, "SELECT count(*) FROM service_requests WHERE priority = 'critical'"
+    )
+    assert critical > 0
+    rows = "1 row" if critical == 1 else f"{critical} rows"
+    assert_refused(
+        v1_database,
+        "service_requests has rows the v2 table cannot hold",
+        f"title is empty in 1 row (request_id {untitled})",
+        f"priority 'critical' in {rows}",
+        "Nothing was changed",
+    )
+
+
+def test_names_the_rebuild_needs_that_are_taken_are_refused(v1_database):
+    execute(v1_database, "CREATE TABLE fleetos_0002_user_owners (note text)")
+    assert_refused(
+        v1_database,
+        "schema public already has fleetos_0002_user_owners",
+        "Rename or drop that first",
+        "Nothing was changed",
+    )
+    execute(v1_database, "DROP TABLE fleetos_0002_user_owners")
+    migrate(v1_database)  # with the name free again, the upgrade goes through
+
+
 @pytest.mark.slow
 def test_a_long_transaction_makes_the_upgrade_give_up_not_queue(v1_database):
     """With lock_timeout the deploy stops waiting; readers are not stuck behind it."""
