@@ -7,6 +7,7 @@ from datetime import datetime
 import pytest
 
 from tests.migrations.conftest import V1_TABLES, execute, migrate, query, rows
+from tests.support.apps import flask_cli
 from tests.support.database import run_sql_files
 
 ACME = "11111111-1111-4111-8111-111111111111"
@@ -99,9 +100,9 @@ def test_addresses_that_never_signed_in_get_no_contact(v1_database):
     assert "mobile.mechanic.joe@gmail.com" not in values
 
 
-def test_owners_of_each_request(v1_database):
-    migrate(v1_database)
-    c = contact_ids(v1_database)
+def expected_owners(url: str) -> dict[str, tuple]:
+    """The owners the v1 sample's requests must have after the upgrade, by request."""
+    c = contact_ids(url)
     dana, ops, nora = (
         c["dana.dispatch@acme-fleet.com"],
         c["ops@acme-fleet.com"],
@@ -109,13 +110,11 @@ def test_owners_of_each_request(v1_database):
     )
     bob, quick = c["bob@bobsrepair.com"], c["quicktyres@gmail.com"]
     joe_company = query(
-        v1_database,
-        "SELECT company_id::text FROM companies WHERE name = 'mobile.mechanic.joe@gmail.com'",
+        url, "SELECT company_id::text FROM companies WHERE name = 'mobile.mechanic.joe@gmail.com'"
     )
     assert len(joe_company) == 1
     joe = joe_company[0][0]
-    got = {rid: row[1:] for rid, row in owners(v1_database).items()}
-    assert got == {
+    return {
         request(1): (ACME, BOBS, dana, bob),  # supplier user's company
         request(2): (ACME, BOBS, ops, bob),
         request(3): (NORTHWIND, QUICK_TYRES, nora, quick),
@@ -125,6 +124,24 @@ def test_owners_of_each_request(v1_database):
         request(7): (NORTHWIND, joe, nora, None),  # public domain: a company of its own
         request(8): (None, BOBS, None, bob),  # creator deleted in v1
     }
+
+
+def test_owners_of_each_request(v1_database):
+    migrate(v1_database)
+    got = {rid: row[1:] for rid, row in owners(v1_database).items()}
+    assert got == expected_owners(v1_database)
+
+
+def test_owners_are_the_same_when_the_fill_runs_in_parallel_workers(v1_database):
+    """On a big table 0002's fill reads and joins in parallel workers; here one is made to."""
+    parallel_even_for_small_tables = (
+        "-c min_parallel_table_scan_size=0 -c max_parallel_workers_per_gather=2"
+    )
+    result = flask_cli(v1_database, "db", "upgrade", PGOPTIONS=parallel_even_for_small_tables)
+    assert result.returncode == 0, result.stderr
+    got = {rid: row[1:] for rid, row in owners(v1_database).items()}
+    assert got == expected_owners(v1_database)
+    assert flask_cli(v1_database, "fleetos", "verify").returncode == 0
 
 
 def test_new_supplier_company_is_recorded_and_not_grouped_by_public_domain(v1_database):
