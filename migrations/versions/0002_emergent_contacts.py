@@ -172,20 +172,39 @@ def _status_case(mapping: dict[str, str], column: str = "status") -> str:
 # Preflight: refuse before changing anything.
 # ---------------------------------------------------------------------------
 
+
+def v1_check_still_guards(name: str, column: str, condition: str) -> tuple[str, str]:
+    """SQL that tells whether service_requests still has v1's CHECK ``name``, validated.
+
+    Returns the statement to run first (a temporary table declaring the same
+    CHECK, whose definition PostgreSQL prints the way it prints v1's) and the
+    condition, true when v1's constraint is there, validated and the same:
+    then no row can break it, and nothing needs to be scanned for it.
+    """
+    model = f"fleetos_0002_v1_{column}"
+    declare = (
+        f"CREATE TEMP TABLE {model} (\n"
+        f"    {column} TEXT CONSTRAINT {name} CHECK ({condition})\n) ON COMMIT DROP;"
+    )
+    guards = f"""EXISTS (SELECT 1 FROM pg_constraint c, pg_constraint v1
+                WHERE c.conrelid = 'service_requests'::regclass AND c.conname = '{name}'
+                  AND c.convalidated AND v1.conrelid = '{model}'::regclass
+                  AND pg_get_constraintdef(c.oid) = pg_get_constraintdef(v1.oid))"""
+    return declare, guards
+
+
 # v1's own valid_status, when it is still there and validated, already rules
 # out other statuses: then there is nothing to count (a scan of every request).
+_DECLARE_V1_STATUSES, _V1_STATUSES_GUARDED = v1_check_still_guards(
+    "valid_status", "status", f"status IN ({_sql_list(STATUS_V1_TO_V2)})"
+)
 REFUSE_UNKNOWN_STATUSES = f"""
-CREATE TEMP TABLE fleetos_0002_v1_statuses (
-    status TEXT CONSTRAINT valid_status CHECK (status IN ({_sql_list(STATUS_V1_TO_V2)}))
-) ON COMMIT DROP;
+{_DECLARE_V1_STATUSES}
 DO $$
 DECLARE
     unknown text;
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_constraint c, pg_constraint v1
-                WHERE c.conrelid = 'service_requests'::regclass AND c.conname = 'valid_status'
-                  AND c.convalidated AND v1.conrelid = 'fleetos_0002_v1_statuses'::regclass
-                  AND pg_get_constraintdef(c.oid) = pg_get_constraintdef(v1.oid)) THEN
+    IF {_V1_STATUSES_GUARDED} THEN
         RETURN;
     END IF;
     SELECT string_agg(quote_literal(status) || ' (' || n || CASE WHEN n = 1 THEN ' row)' ELSE ' rows)' END,
@@ -414,19 +433,21 @@ COMMENT ON FUNCTION get_last_active_contact(uuid) IS 'Find last active contact f
 # the company and contact columns and every request's owners.
 # ---------------------------------------------------------------------------
 
-V1_REQUEST_COLUMNS = (
-    "request_id",
-    "created_by_user_id",
-    "supplier_user_id",
-    "supplier_email",
-    "vehicle",
-    "title",
-    "description",
-    "priority",
-    "status",
-    "created_at",
-    "updated_at",
-)
+# v1's columns, in order, with their types (the rebuilt table has the same).
+V1_REQUEST_COLUMNS = {
+    "request_id": "uuid",
+    "created_by_user_id": "uuid",
+    "supplier_user_id": "uuid",
+    "supplier_email": "text",
+    "vehicle": "text",
+    "title": "text",
+    "description": "text",
+    "priority": "text",
+    "status": "text",
+    # timestamp holding UTC, as in v1 (see contacts.first_seen_at).
+    "created_at": "timestamp",
+    "updated_at": "timestamp",
+}
 NEW_COLUMNS = (
     ("fleet_company_id", "companies(company_id)"),
     ("supplier_company_id", "companies(company_id)"),
@@ -453,20 +474,14 @@ def _fkey(column: str) -> str:
 
 
 # The v2 table's columns, in order: the v1 ones, then the plan's four.
-COLUMN_TYPES = {
-    "request_id": "uuid",
-    "created_by_user_id": "uuid",
-    "supplier_user_id": "uuid",
-    "supplier_email": "text",
-    "vehicle": "text",
-    "title": "text",
-    "description": "text",
-    "priority": "text",
-    "status": "text",
-    # timestamp holding UTC, as in v1 (see contacts.first_seen_at).
-    "created_at": "timestamp",
-    "updated_at": "timestamp",
-    **{column: "uuid" for column, _ in NEW_COLUMNS},
+COLUMN_TYPES = {**V1_REQUEST_COLUMNS, **{column: "uuid" for column, _ in NEW_COLUMNS}}
+# Where the rebuild takes the plan's four from (lookup tables of resolve_owners_sql),
+# unless the v1 row already has them (a plan applied by hand).
+OWNERS_FROM = {
+    "fleet_company_id": "creator.company_id",
+    "supplier_company_id": "supplier_user.company_id, address.company_id",
+    "submitted_by_contact_id": "creator.contact_id",
+    "assigned_to_contact_id": "supplier_user.contact_id",
 }
 COLUMN_DEFAULTS = {
     "request_id": "gen_random_uuid()",
@@ -483,7 +498,7 @@ CHECKS = {
 
 # What the rebuild carries over from the v1 table by name. Anything else a
 # DBA added is refused (below), except plain indexes, which are rebuilt too.
-KNOWN_COLUMNS = V1_REQUEST_COLUMNS + tuple(column for column, _ in NEW_COLUMNS)
+KNOWN_COLUMNS = tuple(COLUMN_TYPES)
 NOT_NULL_COLUMNS = (
     "request_id",
     "vehicle",
@@ -592,35 +607,33 @@ $$;
 # v1 still has them, validated, there is nothing to look for; otherwise the
 # rows are counted and named, so that the upgrade refuses them by request,
 # before changing anything, instead of failing on a constraint later.
+_DECLARE_V1_PRIORITIES, _V1_PRIORITIES_GUARDED = v1_check_still_guards(
+    "service_requests_priority_check", "priority", CHECKS["service_requests_priority_check"]
+)
 REFUSE_ROWS_V2_CANNOT_HOLD = f"""
-CREATE TEMP TABLE fleetos_0002_v1_priorities (
-    priority TEXT CONSTRAINT service_requests_priority_check CHECK ({CHECKS["service_requests_priority_check"]})
-) ON COMMIT DROP;
+{_DECLARE_V1_PRIORITIES}
 DO $$
 DECLARE
     item text;
+    empty bigint;
+    first_ids text[];
     found text;
     problems text[] := '{{}}';
 BEGIN
     FOREACH item IN ARRAY ARRAY[{_sql_list(NOT_NULL_COLUMNS)}] LOOP
         CONTINUE WHEN (SELECT attnotnull FROM pg_attribute
                         WHERE attrelid = 'service_requests'::regclass AND attname = item);
-        EXECUTE format(
-            'SELECT count(*) || CASE WHEN count(*) = 1 THEN '' row'' ELSE '' rows'' END'
-            || ' || '' (request_id '' || string_agg(coalesce(request_id::text, ''NULL''), '', '')'
-            || ' FILTER (WHERE n <= 3) || CASE WHEN count(*) > 3 THEN '', ...)'' ELSE '')'' END'
-            || ' FROM (SELECT request_id, row_number() OVER (ORDER BY request_id) AS n'
-            || ' FROM service_requests WHERE %I IS NULL) empty HAVING count(*) > 0', item)
-          INTO found;
-        IF found IS NOT NULL THEN
-            problems := problems || (item || ' is empty in ' || found);
+        EXECUTE format('SELECT count(*), (array_agg(request_id::text ORDER BY request_id))[1:3]'
+                       || ' FROM service_requests WHERE %I IS NULL', item)
+          INTO empty, first_ids;
+        IF empty > 0 THEN
+            problems := problems || (item || ' is empty in ' || empty
+                                     || CASE WHEN empty = 1 THEN ' row' ELSE ' rows' END
+                                     || ' (request_id ' || array_to_string(first_ids, ', ', 'NULL')
+                                     || CASE WHEN empty > 3 THEN ', ...)' ELSE ')' END);
         END IF;
     END LOOP;
-    IF NOT EXISTS (SELECT 1 FROM pg_constraint c, pg_constraint v1
-                    WHERE c.conrelid = 'service_requests'::regclass
-                      AND c.conname = 'service_requests_priority_check' AND c.convalidated
-                      AND v1.conrelid = 'fleetos_0002_v1_priorities'::regclass
-                      AND pg_get_constraintdef(c.oid) = pg_get_constraintdef(v1.oid)) THEN
+    IF NOT {_V1_PRIORITIES_GUARDED} THEN
         SELECT 'priority ' || string_agg(quote_literal(priority) || ' in ' || n
                                          || CASE WHEN n = 1 THEN ' row' ELSE ' rows' END,
                                          ', ' ORDER BY priority)
@@ -717,14 +730,8 @@ def _row_value(column: str, existing: set[str]) -> str:
     """The v2 value of ``column`` for v1 row ``sr``, cast to the v2 column's type."""
     if column == "status":
         value = _status_case(STATUS_V1_TO_V2, "sr.status")
-    elif column == "fleet_company_id":
-        value = f"coalesce({_kept(column, existing)}, creator.company_id)"
-    elif column == "supplier_company_id":
-        value = f"coalesce({_kept(column, existing)}, supplier_user.company_id, address.company_id)"
-    elif column == "submitted_by_contact_id":
-        value = f"coalesce({_kept(column, existing)}, creator.contact_id)"
-    elif column == "assigned_to_contact_id":
-        value = f"coalesce({_kept(column, existing)}, supplier_user.contact_id)"
+    elif column in OWNERS_FROM:
+        value = f"coalesce({_kept(column, existing)}, {OWNERS_FROM[column]})"
     else:
         value = f"sr.{column}"
     cast = f"({value})::{COLUMN_TYPES[column]}"
