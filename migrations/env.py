@@ -94,16 +94,37 @@ def run_in_one_transaction() -> None:
     )
     try:
         with context.begin_transaction():
-            context.execute(f"SET LOCAL lock_timeout = '{lock_timeout()}'")
             # The app's statement timeout (DATABASE_STATEMENT_TIMEOUT) is for web
             # requests; it must not roll back a slow but correct upgrade.
             context.execute("SET LOCAL statement_timeout = 0")
+            wait_for_other_migration_runs()
+            context.execute(f"SET LOCAL lock_timeout = '{lock_timeout()}'")
             context.execute("SET LOCAL timezone = 'UTC'")
             context.execute(BULK_WORK_SETTINGS)
             context.run_migrations()
             swap_if_rebuilding(context)
     finally:
         requests_rebuild.reset()
+
+
+# Two deploys may run `flask db upgrade` at once. Each takes this lock first,
+# held until its COMMIT or ROLLBACK, so they run one after the other: the
+# second then reads the version the first left (head: nothing to do) instead
+# of racing it (both creating alembic_version, or a deadlock between them).
+# It waits as long as the first takes, not lock_timeout (set after it).
+MIGRATION_RUN_LOCK = "hashtext('fleetos: flask db upgrade')"
+
+
+def wait_for_other_migration_runs() -> None:
+    if context.is_offline_mode():
+        context.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_RUN_LOCK})")
+        return
+    connection = context.get_bind()
+    if not connection.exec_driver_sql(
+        f"SELECT pg_try_advisory_xact_lock({MIGRATION_RUN_LOCK})"
+    ).scalar():
+        logger.info("Another migration run is under way on this database: waiting for it to end.")
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_RUN_LOCK})")
 
 
 def planned_steps() -> list:

@@ -6,6 +6,7 @@ import psycopg
 import pytest
 
 from tests.migrations.conftest import dump, execute, migrate, query
+from tests.migrations.test_live_upgrade import InBackground
 from tests.support.apps import flask_cli
 from tests.support.database import libpq_url
 
@@ -85,6 +86,21 @@ def test_a_v1_row_the_v2_table_cannot_hold_is_refused_by_request(v1_database):
         f"priority 'critical' in {rows}",
         "Nothing was changed",
     )
+
+
+def test_two_upgrades_at_once_run_one_after_the_other(v1_database):
+    """Two deploys run `flask db upgrade` together: one upgrades, the other waits, then has
+    nothing to do (before, both created alembic_version and one died with a traceback)."""
+    first = InBackground(lambda: flask_cli(v1_database, "db", "upgrade"))
+    second = flask_cli(v1_database, "db", "upgrade")
+    for result in (first(), second):
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr + result.stdout
+    upgrades = (first().stderr + second.stderr).count("Running upgrade 0001_fleetos_v1 -> 0002")
+    assert upgrades == 1
+    current = flask_cli(v1_database, "db", "current")
+    assert "(head)" in current.stdout, current.stdout + current.stderr
+    assert flask_cli(v1_database, "fleetos", "verify").returncode == 0
 
 
 def test_names_the_rebuild_needs_that_are_taken_are_refused(v1_database):
