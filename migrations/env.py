@@ -173,24 +173,31 @@ def run_migrations_online() -> None:
     conf_args = current_app.extensions["migrate"].configure_args
     conf_args.setdefault("process_revision_directives", skip_empty_autogenerate)
 
-    from fleetos.database import answers_without_limit
+    from fleetos.database import answers_without_limit, describe, is_unavailable
 
-    with get_engine().connect() as connection, answers_without_limit(connection):
-        context.configure(
-            connection=connection,
-            target_metadata=target_db.metadata,
-            on_version_apply=swap_before_unaware_revisions,
-            **conf_args,
-        )
-        try:
+    try:
+        with get_engine().connect() as connection, answers_without_limit(connection):
+            context.configure(
+                connection=connection,
+                target_metadata=target_db.metadata,
+                on_version_apply=swap_before_unaware_revisions,
+                **conf_args,
+            )
             refuse_to_discard_v2_data(connection)
             run_in_one_transaction()
-        except DBAPIError as exc:
-            explained = explain(exc)
-            if explained is None:
-                raise
-            # Flask-Migrate prints a RuntimeError as "Error: ..." and exits 1.
-            raise RuntimeError(explained) from None
+    except DBAPIError as exc:
+        explained = explain(exc)
+        if explained is None and is_unavailable(exc):
+            # Lost, shut down, out of disk: the transaction is gone with it.
+            explained = (
+                f"the database failed during the migration ({describe(exc)}). It runs in "
+                "one transaction, so nothing was changed; run it again once the database "
+                "is back."
+            )
+        if explained is None:
+            raise
+        # Flask-Migrate prints a RuntimeError as "Error: ..." and exits 1.
+        raise RuntimeError(explained) from None
 
 
 def explain(exc: DBAPIError) -> str | None:

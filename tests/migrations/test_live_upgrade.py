@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import psycopg
 import pytest
 
-from tests.migrations.conftest import execute, flask_cli, libpq_url, migrate, query
+from tests.migrations.conftest import dump, execute, flask_cli, libpq_url, migrate, query
 
 ACME = "11111111-1111-4111-8111-111111111111"
 BOBS = "33333333-3333-4333-8333-333333333333"
@@ -332,3 +332,31 @@ def test_readers_of_companies_wait_no_longer_than_readers_of_service_requests(v1
     assert emerged >= 500  # 0007's column is filled (one supplier per new gmail.com address)
     assert probe.reads > 100  # it read throughout
     assert probe.longest < 1.0
+
+
+@pytest.mark.slow
+def test_a_connection_lost_mid_upgrade_changes_nothing_and_says_so(v1_database):
+    """The server drops the upgrade's connection while it waits at the swap: one line, no trace."""
+    before = dump(v1_database)
+    report = psycopg.connect(libpq_url(v1_database))
+    report.execute("SELECT count(*) FROM service_requests")  # keeps the upgrade at the swap
+    upgrade = InBackground(
+        lambda: flask_cli(v1_database, "db", "upgrade", MIGRATION_LOCK_TIMEOUT="30s")
+    )
+    try:
+        wait_for(lambda: swap_is_waiting(v1_database), "the upgrade to reach the swap")
+        execute(
+            v1_database,
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation ="
+            " to_regclass('service_requests') AND mode = 'AccessExclusiveLock' AND NOT granted",
+        )
+        result = upgrade()
+    finally:
+        report.rollback()
+        report.close()
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "Error: the database failed during the migration" in result.stderr, result.stderr
+    assert "nothing was changed" in result.stderr
+    assert dump(v1_database) == before
+    migrate(v1_database)  # and it goes through once run again
