@@ -13,16 +13,14 @@ from sqlalchemy import func, select, text
 from fleetos.extensions import db
 from fleetos.models import STATUSES, RequestStatusCount, ServiceRequest
 from tests.support.apps import database
-from tests.support.web import add_requests, htmx, load_request, row_ids
+from tests.support.web import add_requests, htmx, load_request, row_ids, without_csrf
 
 SINCE = re.compile(r"since=[^&\"]+")
-# A CSRF token carries the second it was signed in, so two responses a second apart differ.
-CSRF_TOKEN = re.compile(r'name="csrf_token" value="[^"]+"')
 
 
 def timeless(html: str) -> str:
     """``html`` without what changes with the clock: the poll time and the CSRF tokens."""
-    return CSRF_TOKEN.sub("", SINCE.sub("", html))
+    return without_csrf(SINCE.sub("", html))
 
 
 def body_of(page: str) -> str:

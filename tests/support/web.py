@@ -31,12 +31,15 @@ from tests.mailserver import MailServer, link_in
 from tests.support.apps import database
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+CSRF_HEADER = re.compile(r'"X-CSRFToken": "[^"]+"')
 
 
 def without_csrf(page: str) -> str:
-    """``page`` with its CSRF tokens blanked: each is signed with the second it was made in,
-    so two renderings of one page differ there and nowhere else."""
-    return CSRF_INPUT.sub('name="csrf_token" value="CSRF"', page)
+    """``page`` with its CSRF tokens blanked, in forms and in htmx's headers: each is signed
+    with the second it was made in, so two renderings of one page differ there and nowhere
+    else."""
+    page = CSRF_INPUT.sub('name="csrf_token" value="CSRF"', page)
+    return CSRF_HEADER.sub('"X-CSRFToken": "CSRF"', page)
 
 
 ROW_ID = re.compile(r'id="row-([0-9a-f-]{36})"')
