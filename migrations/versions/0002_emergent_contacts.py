@@ -81,6 +81,7 @@ from sqlalchemy.engine import Connection
 
 from migrations import requests_rebuild
 from migrations.requests_rebuild import NEW_NAME_PREFIX, NEW_TABLE
+from migrations.sql import canonical_email
 
 revision = "0002_emergent_contacts"
 down_revision = "0001_fleetos_v1"
@@ -156,11 +157,6 @@ PUBLIC_MAIL_DOMAINS = (
 
 def _sql_list(values) -> str:
     return ", ".join(f"'{value}'" for value in values)
-
-
-def canonical_email(expr: str) -> str:
-    """SQL for the canonical form of an e-mail address: trimmed, lower-case."""
-    return f"lower(btrim({expr}, E' \\t\\r\\n'))"
 
 
 def _status_case(mapping: dict[str, str], column: str = "status") -> str:

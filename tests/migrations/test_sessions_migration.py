@@ -46,3 +46,30 @@ def test_the_addresses_fleets_wrote_to_are_not_new(v1_database):
         )
         == expected
     )
+
+
+def test_an_address_padded_with_tabs_or_line_breaks_is_the_one_its_contact_has(v1_database):
+    # A v1 app stored what was typed: pasted addresses can carry a tab or a line break.
+    request_id, typed = query(
+        v1_database,
+        "UPDATE service_requests SET supplier_email = E' \\t' || upper(supplier_email) || E'\\r\\n'"
+        " WHERE request_id = (SELECT request_id FROM service_requests"
+        "                      WHERE supplier_email IS NOT NULL AND created_by_user_id IS NOT NULL"
+        "                      ORDER BY created_at LIMIT 1)"
+        " RETURNING request_id, supplier_email",
+    )[0]
+    migrate(v1_database, REVISION)
+    address = typed.strip().lower()
+    recorded = query(
+        v1_database,
+        "SELECT cr.address, c.contact_value FROM service_requests r"
+        "  JOIN company_recipients cr ON cr.company_id = r.fleet_company_id"
+        "  LEFT JOIN contacts c ON c.contact_value = cr.address"
+        " WHERE r.request_id = %s AND cr.address = %s",
+        (request_id, address),
+    )
+    # Written to once, under the address the fleet's contacts know it by, so the
+    # limit on new addresses does not count it as new.
+    assert recorded == [(address, address)]
+    addresses = [row[0] for row in query(v1_database, "SELECT address FROM company_recipients")]
+    assert addresses == [a.strip().lower() for a in addresses]
