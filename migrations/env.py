@@ -21,14 +21,17 @@ What here matters to operators:
   loses with a ``data_a_downgrade_discards(connection)`` function.
 
 A migration refuses bad data by raising an SQL exception whose message starts
-with ``REFUSED_PREFIX``; that (and a lock timeout) becomes a one-line
-``Error: ...`` and exit status 1 instead of a traceback.
+with ``REFUSED_PREFIX``; that (and a lock timeout, a deadlock, a lost
+database) becomes a one-line ``Error: ...`` and exit status 1 instead of a
+traceback. Any other database error does too, saying where the run was and
+what the database said (``unexpected``).
 """
 
 import itertools
 import logging
 import re
 from logging.config import fileConfig
+from typing import ClassVar
 
 from alembic import context
 from flask import current_app
@@ -88,7 +91,9 @@ $$;
 def run_in_one_transaction() -> None:
     requests_rebuild.reset()
     _next_revision.clear()
-    upgrades = [step.revision for step in planned_steps() if step.is_upgrade]
+    steps = planned_steps()
+    _Progress.start(steps)
+    upgrades = [step.revision for step in steps if step.is_upgrade]
     _next_revision.update(
         (script.revision, following.module) for script, following in itertools.pairwise(upgrades)
     )
@@ -139,14 +144,36 @@ def planned_steps() -> list:
 _next_revision: dict[str, object] = {}
 
 
+class _Progress:
+    """How far this run got, so that an unexpected error can say where it came."""
+
+    planned: ClassVar[list[str]] = []
+    finished = 0
+    swapping = False
+
+    @classmethod
+    def start(cls, steps: list) -> None:
+        cls.planned = [
+            f"{'in' if step.is_upgrade else 'undoing'} revision {step.revision.revision}"
+            if getattr(step, "revision", None) is not None  # a stamp has none
+            else "stamping the version"
+            for step in steps
+        ]
+        cls.finished = 0
+        cls.swapping = False
+
+
 def swap_if_rebuilding(ctx) -> None:
     if requests_rebuild.rebuilding():
+        _Progress.swapping = True
         ctx.execute(requests_rebuild.swap_sql())
+        _Progress.swapping = False
         requests_rebuild.reset()
 
 
 def swap_before_unaware_revisions(ctx, step, heads, run_args) -> None:
     """After each revision: swap now if the next one was not written to run during a rebuild."""
+    _Progress.finished += 1
     following = _next_revision.get(step.up_revision_id) if step.is_upgrade else None
     if following is not None and not requests_rebuild.runs_while_rebuilding(following):
         swap_if_rebuilding(ctx)
@@ -195,7 +222,7 @@ def run_migrations_online() -> None:
                 "is back."
             )
         if explained is None:
-            raise
+            explained = unexpected(exc)
         # Flask-Migrate prints a RuntimeError as "Error: ..." and exits 1.
         raise RuntimeError(explained) from None
 
@@ -220,6 +247,39 @@ def explain(exc: DBAPIError) -> str | None:
             "the upgrade again, best with the old application stopped."
         )
     return None
+
+
+def unexpected(exc: DBAPIError) -> str:
+    """An error no revision foresaw (a v1 schema a DBA changed in a way no refusal checks
+    for, or a fault in a revision): what the database said and where, in a few lines the
+    operator can act on or report, instead of a traceback."""
+    orig = exc.orig
+    diag = getattr(orig, "diag", None)
+    said = [
+        getattr(diag, "message_primary", None) or str(orig).strip().splitlines()[0],
+        getattr(diag, "message_detail", None),
+        getattr(diag, "message_hint", None),
+        getattr(diag, "context", None),
+    ]
+    sqlstate = getattr(orig, "sqlstate", None) or "no SQLSTATE"
+    return (
+        f"the migration stopped on an error it does not expect ({where_it_stopped()}).\n"
+        f"  The database said ({sqlstate}): "
+        + "\n  ".join(line.strip() for line in said if line)
+        + "\nIt runs in one transaction, so nothing was changed. Please report this message "
+        "with the database's log from that moment."
+    )
+
+
+def where_it_stopped() -> str:
+    """Where in the run an error came: the revision Alembic was in, or the swap."""
+    if _Progress.swapping:
+        return "at the swap of the rebuilt service_requests"
+    if _Progress.finished >= len(_Progress.planned):
+        return "after the last revision" if _Progress.planned else "before any revision ran"
+    running = _Progress.planned[_Progress.finished]
+    # Before the first revision Alembic may create its version table.
+    return running if _Progress.finished else f"at the start, before or {running}"
 
 
 def refuse_to_discard_v2_data(connection: Connection) -> None:

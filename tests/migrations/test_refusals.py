@@ -138,3 +138,37 @@ def test_lock_timeout_setting_is_validated(v1_database):
     assert "MIGRATION_LOCK_TIMEOUT must look like 5s" in result.stderr
     assert "Traceback" not in result.stderr
     assert query(v1_database, "SELECT count(*) FROM users") == [(5,)]
+
+
+FROZEN_SCHEMA = """
+CREATE FUNCTION refuse_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'schema changes are frozen until the audit ends'
+        USING HINT = 'Ask the DBA on call.';
+END $$;
+CREATE EVENT TRIGGER schema_freeze ON ddl_command_start {only} EXECUTE FUNCTION refuse_ddl();
+"""
+
+
+@pytest.mark.parametrize(
+    ("only", "where"),
+    [
+        ("", "at the start, before or in revision 0001_fleetos_v1"),
+        # 0002 is the first to create a table from a query (the rebuilt service_requests).
+        ("WHEN TAG IN ('CREATE TABLE AS')", "in revision 0002_emergent_contacts"),
+    ],
+)
+def test_an_error_no_refusal_foresees_says_where_and_what_and_changes_nothing(
+    v1_database, only, where
+):
+    """A DBA's event trigger refuses schema changes: no revision can know that one."""
+    execute(v1_database, FROZEN_SCHEMA.format(only=only))
+    stderr = assert_refused(
+        v1_database,
+        f"Error: the migration stopped on an error it does not expect ({where}).",
+        "The database said (P0001): schema changes are frozen until the audit ends",
+        "Ask the DBA on call.",
+        "PL/pgSQL function refuse_ddl() line 3 at RAISE",
+        "nothing was changed",
+    )
+    assert stderr.count("Error:") == 1
