@@ -10,10 +10,5 @@ from __future__ import annotations
 
 def canonical_email(expr: str) -> str:
     """SQL for the canonical form of an e-mail address: trimmed of spaces, tabs and line
-    breaks, lower-case (as ``fleetos.contacts.canonical_email`` makes it).
-
-    In the default collation whatever a DBA gave the v1 column: under a
-    nondeterministic one (case-insensitive ICU, say) PostgreSQL refuses the
-    substring searches that take an address's domain apart.
-    """
-    return f"lower(btrim({expr} COLLATE \"default\", E' \\t\\r\\n'))"
+    breaks, lower-case (as ``fleetos.contacts.canonical_email`` makes it)."""
+    return f"lower(btrim({expr}, E' \\t\\r\\n'))"

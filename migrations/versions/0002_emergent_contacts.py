@@ -218,6 +218,37 @@ END
 $$;
 """
 
+# Under a nondeterministic collation (a DBA's case- or accent-insensitive ICU
+# one) different text compares equal: joe@ and joé@, or an address with and
+# without an invisible zero-width space. The upgrade matches requests to their
+# suppliers' addresses and domains by equality, so such a column could give
+# one company's request to another. Refused, naming the columns, rather than
+# guessed at.
+REFUSE_NONDETERMINISTIC_COLLATIONS = """
+DO $$
+DECLARE
+    found text;
+BEGIN
+    SELECT string_agg(c.relname || '.' || a.attname || ' (collation ' || quote_ident(co.collname) || ')',
+                      ', ' ORDER BY c.relname, a.attnum)
+      INTO found
+      FROM pg_attribute a
+      JOIN pg_class c ON c.oid = a.attrelid
+      JOIN pg_collation co ON co.oid = a.attcollation
+     WHERE a.attrelid IN ('companies'::regclass, 'users'::regclass, 'service_requests'::regclass)
+       AND a.attnum > 0 AND NOT a.attisdropped
+       AND NOT co.collisdeterministic;
+    IF found IS NOT NULL THEN
+        RAISE EXCEPTION USING MESSAGE =
+            'FleetOS refused the upgrade: ' || found || ' compare text with a nondeterministic '
+            || 'collation, under which different addresses can count as one, so a request '
+            || 'could go to the wrong company. Give them a deterministic collation first, '
+            || 'for example ALTER TABLE users ALTER COLUMN email TYPE text COLLATE "default".';
+    END IF;
+END
+$$;
+"""
+
 # Users whose addresses differ only by case/spaces become one contact, which
 # can belong to only one company. So can an address that is already a contact.
 REFUSE_ADDRESS_IN_TWO_COMPANIES = f"""
@@ -918,6 +949,7 @@ def existing_request_columns() -> set[str]:
 
 def upgrade():
     op.execute(LOCK_V1_TABLES)
+    op.execute(REFUSE_NONDETERMINISTIC_COLLATIONS)
     op.execute(REFUSE_UNKNOWN_STATUSES)
     op.execute(REFUSE_ADDRESS_IN_TWO_COMPANIES)
     op.execute(REFUSE_WHAT_THE_REBUILD_CANNOT_CARRY)

@@ -111,52 +111,6 @@ def test_a_v1_column_with_another_collation_gets_the_v2_default(v1_database):
     ] + [("location", True)]
 
 
-V1_TEXT_COLUMNS = {
-    "companies": ("name", "company_type", "email_domain"),
-    "users": ("email", "full_name"),
-    "service_requests": ("supplier_email", "vehicle", "title", "description", "priority", "status"),
-}
-# What the upgrade makes of v1's data, by value (companies it creates get new ids).
-CARRIED = {
-    "contacts": "SELECT co.name, c.contact_value, c.contact_type, c.display_name"
-    " FROM contacts c JOIN companies co USING (company_id)",
-    "service_requests": "SELECT r.request_id, f.name, s.name, r.status, r.supplier_email,"
-    " by_.contact_value, to_.contact_value FROM service_requests r"
-    " LEFT JOIN companies f ON f.company_id = r.fleet_company_id"
-    " LEFT JOIN companies s ON s.company_id = r.supplier_company_id"
-    " LEFT JOIN contacts by_ ON by_.contact_id = r.submitted_by_contact_id"
-    " LEFT JOIN contacts to_ ON to_.contact_id = r.assigned_to_contact_id",
-    "company_recipients": "SELECT co.name, cr.address"
-    " FROM company_recipients cr JOIN companies co USING (company_id)",
-}
-
-
-def test_v1_text_columns_with_a_nondeterministic_collation_upgrade_alike(
-    v1_database, make_database
-):
-    """A DBA may have made v1's addresses case-insensitive with an ICU collation; PostgreSQL
-    refuses substring searches (the domain of an address) under such a collation."""
-    if query(v1_database, "SELECT count(*) FROM pg_collation WHERE collprovider = 'i'") == [(0,)]:
-        pytest.skip("this PostgreSQL was built without ICU")
-    reference = make_database(database_name(v1_database))  # the same v1 data, as it came
-    execute(
-        v1_database,
-        "CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2',"
-        " deterministic = false);"
-        + "".join(
-            f" ALTER TABLE {table} ALTER COLUMN {column} TYPE text COLLATE nocase;"
-            for table, columns in V1_TEXT_COLUMNS.items()
-            for column in columns
-        ),
-    )
-    migrate(v1_database)
-    migrate(reference)
-    for what, sql in CARRIED.items():
-        carried = query(v1_database, f"{sql} ORDER BY 1, 2")
-        assert carried and carried == query(reference, f"{sql} ORDER BY 1, 2"), what
-    assert flask_cli(v1_database, "fleetos", "verify").returncode == 0
-
-
 def test_a_revision_that_changes_the_v1_table_during_the_rebuild_is_refused(
     v1_database, monkeypatch, capfd
 ):

@@ -172,3 +172,31 @@ def test_an_error_no_refusal_foresees_says_where_and_what_and_changes_nothing(
         "nothing was changed",
     )
     assert stderr.count("Error:") == 1
+
+
+# Case- and accent-insensitive: joe@ and Joé@ compare equal, so do addresses with
+# and without a zero-width space.
+NOCASE = (
+    "CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level1', deterministic = false)"
+)
+
+
+def test_v1_columns_with_a_nondeterministic_collation_are_refused_by_name(v1_database):
+    """Under such a collation two suppliers' addresses can match as one, and a request
+    would go to the wrong company: the upgrade refuses rather than guess."""
+    try:
+        execute(v1_database, NOCASE)
+    except psycopg.errors.FeatureNotSupported:
+        pytest.skip("this PostgreSQL was built without ICU")
+    execute(
+        v1_database,
+        "ALTER TABLE users ALTER COLUMN email TYPE text COLLATE nocase;"
+        " ALTER TABLE service_requests ALTER COLUMN supplier_email TYPE text COLLATE nocase;",
+    )
+    assert_refused(
+        v1_database,
+        "FleetOS refused the upgrade: service_requests.supplier_email (collation nocase), "
+        "users.email (collation nocase) compare text with a nondeterministic collation",
+        'ALTER TABLE users ALTER COLUMN email TYPE text COLLATE "default"',
+        "Nothing was changed",
+    )
