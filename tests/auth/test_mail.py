@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -16,6 +15,7 @@ from fleetos.models import Company, Contact, OutboxMessage, ServiceRequest
 from fleetos.outbox import deliver_due, queue_mail
 from tests.mailserver import link_in, text_body
 from tests.support.apps import database, flask_cli
+from tests.support.waiting import eventually
 from tests.support.web import Browser
 
 
@@ -68,7 +68,9 @@ def test_mail_after_the_response_goes_on_a_background_thread(make_app, acme, smt
     assert response.status_code == 200
     assert outbox(app)[0].attempts == 0  # the response did not wait for a try
     response.close()  # the server closes the response once it is sent
-    [message] = eventually(lambda: [m for m in outbox(app) if m.attempts == 1])
+    [message] = eventually(
+        lambda: [m for m in outbox(app) if m.attempts == 1], 10, "no message tried once"
+    )
     assert message.status == "pending"  # tried, refused, will be retried
 
     smtp.start()
@@ -76,15 +78,7 @@ def test_mail_after_the_response_goes_on_a_background_thread(make_app, acme, smt
     assert outbox(app)[-1].status == "pending"  # not sent while the response is open
     response.close()
     assert smtp.wait_for(1) and smtp.to("olu@acme-fleet.com")
-    eventually(lambda: outbox(app)[-1].status == "sent")
-
-
-def eventually(check, timeout: float = 10):
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        assert time.monotonic() < deadline, "not within the time"
-        time.sleep(0.05)
-    return result
+    eventually(lambda: outbox(app)[-1].status == "sent", 10, "the message was never sent")
 
 
 def test_several_workers_send_each_message_once(app, smtp):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from email.header import decode_header, make_header
@@ -34,6 +34,7 @@ from playwright.sync_api import Locator, Page, expect
 from tests.chromium import NewContext, shot
 from tests.e2e.conftest import Production, rate_limit_keys
 from tests.mailserver import MailServer, link_in, text_body
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -80,18 +81,6 @@ def mail(smtp: MailServer, recipient: str, subject: str, timeout: float = MAIL_T
         timeout,
         f"no mail to {recipient} with subject {subject!r}",
     )
-
-
-def eventually(check: Callable[[], T], timeout: float, message: str) -> T:
-    """Poll ``check`` until it returns something truthy, and return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{message} (within {timeout}s)")
-        time.sleep(0.1)
 
 
 @contextmanager

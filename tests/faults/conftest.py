@@ -35,6 +35,7 @@ from fleetos.outbox import DeliveryReport, deliver_due
 from tests.faults.proxy import TcpProxy
 from tests.mailserver import free_port
 from tests.support.database import libpq_url
+from tests.support.waiting import eventually
 
 LOGS = REPO_ROOT / "test-artifacts" / "faults"
 VENV_BIN = REPO_ROOT / ".venv" / "bin"
@@ -239,18 +240,6 @@ def deliver(app: Flask) -> DeliveryReport:
             return deliver_due()
         finally:
             db.session.remove()
-
-
-def eventually(check: Callable[[], Any], timeout: float, message: str) -> Any:
-    """Poll ``check`` until it returns something truthy, and return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{message} (within {timeout}s)")
-        time.sleep(0.05)
 
 
 @dataclass

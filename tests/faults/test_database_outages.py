@@ -23,13 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.faults.conftest import (
-    Client,
-    eventually,
-    production_env,
-    seed_contact,
-    sign_in,
-)
+from tests.faults.conftest import Client, production_env, seed_contact, sign_in
+from tests.support.waiting import eventually
 
 DANA = "dana@acme-fleet.example"
 STATEMENT_TIMEOUT = 2  # seconds; requests give up on a silent database 2 s later still

@@ -20,16 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import (
-    Client,
-    eventually,
-    outbox,
-    production_env,
-    seed_contact,
-    sql,
-)
+from tests.faults.conftest import Client, outbox, production_env, seed_contact, sql
 from tests.faults.servers import PrivatePostgres
 from tests.support.apps import app_for
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
 

@@ -17,8 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.faults.conftest import Client, eventually, outbox, production_env
+from tests.faults.conftest import Client, outbox, production_env
 from tests.faults.servers import HungSmtpServer
+from tests.support.waiting import eventually
 
 SIGN_INS = 20
 # Normal answers take milliseconds; the fault made them 25-30 s (MAIL_TIMEOUT).

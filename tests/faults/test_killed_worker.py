@@ -13,9 +13,10 @@ import pytest
 
 from fleetos.extensions import db
 from fleetos.outbox import queue_mail
-from tests.faults.conftest import eventually, outbox, production_env
+from tests.faults.conftest import outbox, production_env
 from tests.faults.servers import SmtpServer
 from tests.support.apps import app_for
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
 

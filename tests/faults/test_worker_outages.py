@@ -16,9 +16,10 @@ import pytest
 
 from fleetos.extensions import db
 from fleetos.outbox import queue_mail
-from tests.faults.conftest import eventually, production_env, sql
+from tests.faults.conftest import production_env, sql
 from tests.mailserver import MailServer
 from tests.support.apps import app_for
+from tests.support.waiting import eventually
 
 PROMPT = 5  # seconds: a queued message reaches the mailbox this fast when the worker LISTENs
 OUTAGE = 4  # seconds the database stays away
