@@ -38,6 +38,7 @@ from flask import current_app
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
+from fleetos.database import answers_without_limit, describe, first_line, is_unavailable
 from migrations import requests_rebuild
 
 REFUSED_PREFIX = "FleetOS refused the upgrade"
@@ -90,19 +91,14 @@ $$;
 
 def run_in_one_transaction() -> None:
     requests_rebuild.reset()
-    _next_revision.clear()
-    steps = planned_steps()
-    _Progress.start(steps)
-    upgrades = [step.revision for step in steps if step.is_upgrade]
-    _next_revision.update(
-        (script.revision, following.module) for script, following in itertools.pairwise(upgrades)
-    )
     try:
         with context.begin_transaction():
             # The app's statement timeout (DATABASE_STATEMENT_TIMEOUT) is for web
             # requests; it must not roll back a slow but correct upgrade.
             context.execute("SET LOCAL statement_timeout = 0")
             wait_for_other_migration_runs()
+            # Planned only now: a run this one waited for may have done part of it.
+            plan_the_run()
             context.execute(f"SET LOCAL lock_timeout = '{lock_timeout()}'")
             context.execute("SET LOCAL timezone = 'UTC'")
             context.execute(BULK_WORK_SETTINGS)
@@ -130,6 +126,18 @@ def wait_for_other_migration_runs() -> None:
     ).scalar():
         logger.info("Another migration run is under way on this database: waiting for it to end.")
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_RUN_LOCK})")
+
+
+def plan_the_run() -> None:
+    steps = planned_steps()
+    _Progress.start(steps)
+    upgrades = [
+        step.revision for step in steps if step.is_upgrade and hasattr(step, "revision")
+    ]  # a stamp step has no revision script, and runs none
+    _next_revision.clear()
+    _next_revision.update(
+        (script.revision, following.module) for script, following in itertools.pairwise(upgrades)
+    )
 
 
 def planned_steps() -> list:
@@ -200,8 +208,7 @@ def run_migrations_online() -> None:
     conf_args = current_app.extensions["migrate"].configure_args
     conf_args.setdefault("process_revision_directives", skip_empty_autogenerate)
 
-    from fleetos.database import answers_without_limit, describe, is_unavailable
-
+    _Progress.start([])  # a run before this one, in this process, is no guide
     try:
         with get_engine().connect() as connection, answers_without_limit(connection):
             context.configure(
@@ -214,7 +221,7 @@ def run_migrations_online() -> None:
             run_in_one_transaction()
     except DBAPIError as exc:
         explained = explain(exc)
-        if explained is None and is_unavailable(exc):
+        if explained is None and lost_the_database(exc):
             # Lost, shut down, out of disk: the transaction is gone with it.
             explained = (
                 f"the database failed during the migration ({describe(exc)}). It runs in "
@@ -255,20 +262,33 @@ def unexpected(exc: DBAPIError) -> str:
     operator can act on or report, instead of a traceback."""
     orig = exc.orig
     diag = getattr(orig, "diag", None)
+    # Not its DETAIL: that may quote a row ("Failing row contains ..."), which
+    # stays in the database's log, as in the app's own log lines (describe).
     said = [
-        getattr(diag, "message_primary", None) or str(orig).strip().splitlines()[0],
-        getattr(diag, "message_detail", None),
+        getattr(diag, "message_primary", None) or first_line(orig),
         getattr(diag, "message_hint", None),
         getattr(diag, "context", None),
     ]
     sqlstate = getattr(orig, "sqlstate", None) or "no SQLSTATE"
+    lines = [line.strip() for text in said if text for line in text.strip().splitlines()]
     return (
         f"the migration stopped on an error it does not expect ({where_it_stopped()}).\n"
         f"  The database said ({sqlstate}): "
-        + "\n  ".join(line.strip() for line in said if line)
+        + "\n  ".join(lines)
         + "\nIt runs in one transaction, so nothing was changed. Please report this message "
         "with the database's log from that moment."
     )
+
+
+def lost_the_database(exc: DBAPIError) -> bool:
+    """The connection went (class 08, or none at all), the server shut down (57P0x) or ran
+    out of resources such as disk (class 53): run again once it is back. Other errors the
+    app counts as unavailable (a row too big for an index, an object in use) come back
+    the same on every run, so they are not this."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is None:
+        return is_unavailable(exc)
+    return sqlstate.startswith(("08", "53", "57P"))
 
 
 def where_it_stopped() -> str:

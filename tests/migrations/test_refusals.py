@@ -9,6 +9,7 @@ from tests.migrations.conftest import dump, execute, migrate, query
 from tests.migrations.test_live_upgrade import InBackground
 from tests.support.apps import flask_cli
 from tests.support.database import libpq_url
+from tests.support.waiting import eventually
 
 UNKNOWN_STATUSES = """
 ALTER TABLE service_requests DROP CONSTRAINT valid_status;
@@ -200,3 +201,69 @@ def test_v1_columns_with_a_nondeterministic_collation_are_refused_by_name(v1_dat
         'ALTER TABLE users ALTER COLUMN email TYPE text COLLATE "default"',
         "Nothing was changed",
     )
+
+
+FROZEN_WEB_SESSIONS = """
+CREATE FUNCTION refuse_web_sessions() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands()
+                WHERE object_identity = 'public.web_sessions') THEN
+        RAISE EXCEPTION 'web_sessions may not be created yet';
+    END IF;
+END $$;
+CREATE EVENT TRIGGER web_sessions_freeze ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
+    EXECUTE FUNCTION refuse_web_sessions();
+"""
+
+
+def runs_waiting(url: str) -> int:
+    """How many `flask db upgrade` runs wait for the migration-run lock."""
+    return query(url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")[
+        0
+    ][0]
+
+
+def test_a_run_that_waited_for_another_says_where_it_stopped_in_what_was_left(v1_database):
+    """The second of two deploys plans its run once the first has ended, from the version
+    the first left: its error names its own revision, not one the first had done."""
+    execute(v1_database, FROZEN_WEB_SESSIONS)  # 0008 creates web_sessions
+    holder = psycopg.connect(libpq_url(v1_database), autocommit=True)
+    holder.execute("SELECT pg_advisory_lock(hashtext('fleetos: flask db upgrade'))")
+    try:
+        first = InBackground(
+            lambda: flask_cli(v1_database, "db", "upgrade", "0007_verified_domains")
+        )
+        eventually(lambda: runs_waiting(v1_database) == 1, 60, "the first run never waited")
+        second = InBackground(lambda: flask_cli(v1_database, "db", "upgrade"))
+        eventually(lambda: runs_waiting(v1_database) == 2, 60, "the second run never waited")
+    finally:
+        holder.close()  # the two go in the order they came
+    assert first().returncode == 0, first().stderr
+    assert second().returncode == 1
+    assert "Traceback" not in second().stderr
+    assert (
+        "stopped on an error it does not expect (at the start, before or in revision "
+        "0008_sessions)" in second().stderr
+    )
+    assert "web_sessions may not be created yet" in second().stderr
+    assert query(v1_database, "SELECT version_num FROM alembic_version") == [
+        ("0007_verified_domains",)
+    ]
+
+
+def test_an_error_that_comes_back_on_every_run_is_not_called_an_outage(v1_database):
+    """psycopg calls "index row too big" an OperationalError, as it does a lost connection;
+    only the second is worth running again once the database is back."""
+    execute(
+        v1_database,
+        "UPDATE service_requests SET supplier_email = (SELECT string_agg(md5(g::text), '')"
+        "  FROM generate_series(1, 100) g) || '@garage.example'"
+        " WHERE request_id = (SELECT request_id FROM service_requests LIMIT 1)",
+    )
+    stderr = assert_refused(
+        v1_database,
+        "stopped on an error it does not expect (in revision 0004_request_details)",
+        "The database said (54000): index row size",
+        "nothing was changed",
+    )
+    assert "once the database is back" not in stderr

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.migrations.conftest import V1_TABLES, execute, migrate, query, rows
+from tests.migrations.conftest import V1_TABLES, dump, execute, migrate, query, rows
 from tests.support.apps import flask_cli
 from tests.support.database import run_sql_files
 
@@ -281,3 +281,14 @@ def test_adopts_a_database_with_the_plan_applied_by_hand(v1_database):
         "SELECT count(*) FROM pg_constraint WHERE conrelid = 'service_requests'::regclass AND contype = 'f'",
     )
     assert fks == [(6,)]  # 2 v1 + 4 new, none doubled
+
+
+def test_stamping_a_later_revision_runs_nothing_and_no_traceback(v1_database):
+    """`flask db stamp` (an operator who applied a revision by hand) records the version only."""
+    migrate(v1_database, "0010_replies")
+    before = dump(v1_database, "--schema-only")
+    result = flask_cli(v1_database, "db", "stamp", "head")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "(head)" in flask_cli(v1_database, "db", "current").stdout
+    assert dump(v1_database, "--schema-only") == before
