@@ -166,7 +166,11 @@ def data_a_downgrade_discards(connection: Connection) -> list[str]:
             "       (SELECT count(*) FROM company_recipients cr"
             "         WHERE NOT EXISTS (SELECT 1 FROM service_requests r"
             "                            WHERE r.fleet_company_id = cr.company_id"
-            f"                              AND {canonical_email('r.supplier_email')} = cr.address))"
+            # Also as 0008 first wrote them (trimmed of spaces only): databases
+            # upgraded then still hold those, and they are not lost either.
+            "                              AND cr.address IN"
+            f"                                  ({canonical_email('r.supplier_email')},"
+            "                                   lower(btrim(r.supplier_email)))))"
         )
     ).one()
     lost = []

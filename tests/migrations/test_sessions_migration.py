@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.script import ScriptDirectory
 
 from fleetos import MIGRATIONS_DIR
-from tests.migrations.conftest import dump, migrate, migrate_down, query
+from tests.migrations.conftest import dump, execute, migrate, migrate_down, query
 
 REVISION = "0008_sessions"
 
@@ -73,3 +73,22 @@ def test_an_address_padded_with_tabs_or_line_breaks_is_the_one_its_contact_has(v
     assert recorded == [(address, address)]
     addresses = [row[0] for row in query(v1_database, "SELECT address FROM company_recipients")]
     assert addresses == [a.strip().lower() for a in addresses]
+
+
+def test_addresses_as_the_first_0008_wrote_them_are_not_counted_as_lost(v1_database):
+    """0008 first trimmed spaces only: a database upgraded then holds an address padded
+    with a tab, which its request still accounts for, so a downgrade loses nothing."""
+    execute(
+        v1_database,
+        "UPDATE service_requests SET supplier_email = E'\\t' || supplier_email"
+        " WHERE created_by_user_id IS NOT NULL AND supplier_email IS NOT NULL",
+    )
+    migrate(v1_database, REVISION)
+    execute(  # what the first 0008 recorded, beside today's canonical form
+        v1_database,
+        "INSERT INTO company_recipients (company_id, address)"
+        " SELECT DISTINCT fleet_company_id, lower(btrim(supplier_email)) FROM service_requests"
+        " WHERE fleet_company_id IS NOT NULL AND supplier_email IS NOT NULL",
+    )
+    migrate_down(v1_database, previous_revision())  # refuses if it counts anything as lost
+    assert query(v1_database, "SELECT to_regclass('company_recipients')") == [(None,)]
