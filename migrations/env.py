@@ -210,7 +210,14 @@ def run_migrations_online() -> None:
 
     _Progress.start([])  # a run before this one, in this process, is no guide
     try:
-        with get_engine().connect() as connection, answers_without_limit(connection):
+        connection = get_engine().connect()
+    except DBAPIError as exc:
+        raise RuntimeError(
+            f"could not connect to the database ({describe(exc)}). Check DATABASE_URL and "
+            "that the database is up. Nothing was changed."
+        ) from None
+    try:
+        with connection, answers_without_limit(connection):
             context.configure(
                 connection=connection,
                 target_metadata=target_db.metadata,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import psycopg
 import pytest
 
+from tests.mailserver import free_port
 from tests.migrations.conftest import dump, execute, migrate, query
 from tests.migrations.test_live_upgrade import InBackground
 from tests.support.apps import flask_cli
@@ -267,3 +270,18 @@ def test_an_error_that_comes_back_on_every_run_is_not_called_an_outage(v1_databa
         "nothing was changed",
     )
     assert "once the database is back" not in stderr
+
+
+@pytest.mark.parametrize("where", ["a port nobody listens on", "a database that does not exist"])
+def test_a_database_it_cannot_reach_is_named_as_such_without_the_password(v1_database, where):
+    server = urlsplit(libpq_url(v1_database))
+    if where == "a port nobody listens on":
+        url = f"postgresql://postgres:s3cret-pw@127.0.0.1:{free_port()}/fleetos"
+    else:
+        url = f"postgresql://postgres:s3cret-pw@{server.hostname}:{server.port}/fleetos_no_such"
+    result = flask_cli(url, "db", "upgrade")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "Error: could not connect to the database (" in result.stderr
+    assert "Check DATABASE_URL and that the database is up. Nothing was changed." in result.stderr
+    assert "s3cret-pw" not in result.stderr + result.stdout
