@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tests.mailserver import free_port
 from tests.migrations.conftest import dump, execute, migrate, query
 from tests.migrations.test_live_upgrade import InBackground
 from tests.support.apps import flask_cli
-from tests.support.database import libpq_url
+from tests.support.database import conninfo_to_url, libpq_url
 from tests.support.waiting import eventually
 
 UNKNOWN_STATUSES = """
@@ -274,11 +273,12 @@ def test_an_error_that_comes_back_on_every_run_is_not_called_an_outage(v1_databa
 
 @pytest.mark.parametrize("where", ["a port nobody listens on", "a database that does not exist"])
 def test_a_database_it_cannot_reach_is_named_as_such_without_the_password(v1_database, where):
-    server = urlsplit(libpq_url(v1_database))
     if where == "a port nobody listens on":
         url = f"postgresql://postgres:s3cret-pw@127.0.0.1:{free_port()}/fleetos"
-    else:
-        url = f"postgresql://postgres:s3cret-pw@{server.hostname}:{server.port}/fleetos_no_such"
+    else:  # the test server, over TCP or its Unix socket
+        server = conninfo_to_dict(libpq_url(v1_database))
+        server.update(dbname="fleetos_no_such", password="s3cret-pw")
+        url = conninfo_to_url(make_conninfo(**server))
     result = flask_cli(url, "db", "upgrade")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr + result.stdout
