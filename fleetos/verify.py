@@ -216,7 +216,8 @@ def check_migrated_data() -> Iterator[Check]:
     )
     users_without_contact = _scalar(
         "SELECT count(*) FROM users u WHERE NOT EXISTS (SELECT 1 FROM contacts c"
-        " WHERE c.contact_value = lower(btrim(u.email, E' \\t\\r\\n')))"
+        # As 0002 made them: trimmed, lower-cased in the default collation.
+        " WHERE c.contact_value = lower(btrim(u.email::text COLLATE \"default\", E' \\t\\r\\n')))"
     )
     yield Check(
         OK if users_without_contact == 0 else FAIL,

@@ -81,7 +81,7 @@ from sqlalchemy.engine import Connection
 
 from migrations import requests_rebuild
 from migrations.requests_rebuild import NEW_NAME_PREFIX, NEW_TABLE
-from migrations.sql import canonical_email
+from migrations.sql import canonical_domain, canonical_email
 
 revision = "0002_emergent_contacts"
 down_revision = "0001_fleetos_v1"
@@ -223,7 +223,8 @@ $$;
 # without an invisible zero-width space. The upgrade matches requests to their
 # suppliers' addresses and domains by equality, so such a column could give
 # one company's request to another. Refused, naming the columns, rather than
-# guessed at.
+# guessed at: v1's three tables, and contacts where a plan applied by hand
+# made it.
 REFUSE_NONDETERMINISTIC_COLLATIONS = """
 DO $$
 DECLARE
@@ -235,7 +236,8 @@ BEGIN
       FROM pg_attribute a
       JOIN pg_class c ON c.oid = a.attrelid
       JOIN pg_collation co ON co.oid = a.attcollation
-     WHERE a.attrelid IN ('companies'::regclass, 'users'::regclass, 'service_requests'::regclass)
+     WHERE a.attrelid IN (to_regclass('companies'), to_regclass('users'),
+                          to_regclass('service_requests'), to_regclass('contacts'))
        AND a.attnum > 0 AND NOT a.attisdropped
        AND NOT co.collisdeterministic;
     IF found IS NOT NULL THEN
@@ -294,8 +296,9 @@ LOCK_V1_TABLES = """
 -- is left is work proportional to the data, done inside one transaction, so a
 -- timeout could only turn a slow but correct upgrade into a rolled-back one
 -- after it had held its locks. Its duration and the time readers wait are
--- measured beforehand with bench/migration_upgrade.py. A statement_timeout
--- configured for the role or database still applies.
+-- measured beforehand with bench/migration_upgrade.py. env.py sets
+-- statement_timeout to 0 for the upgrade's transaction, so one configured for
+-- the role or database does not apply either.
 -- squawk-ignore require-statement-timeout
 LOCK TABLE companies, users, service_requests IN SHARE MODE;
 DO $$
@@ -600,7 +603,12 @@ BEGIN
         RAISE EXCEPTION USING MESSAGE =
             'FleetOS refused the upgrade: service_requests has ' || unknown
             || ', which FleetOS does not know and could not carry over to the v2 table it builds. '
-            || 'Drop or move them first, and add them again after the upgrade.';
+            || 'Drop or move them first, and add them again after the upgrade.'
+            -- Dropping a v1 column would lose its data: it goes back to v1's type.
+            || CASE WHEN unknown LIKE '%column % of type %'
+                    THEN ' A v1 column named with its type goes back to the type v1 gave it '
+                         || 'instead (ALTER TABLE service_requests ALTER COLUMN ... TYPE text).'
+                    ELSE '' END;
     END IF;
 END
 $$;
@@ -701,7 +709,7 @@ def resolve_owners_sql(existing: set[str]) -> str:
     return f"""
 CREATE TEMP TABLE fleetos_0002_domains ON COMMIT DROP AS
 SELECT DISTINCT ON (domain) domain, company_id
-  FROM (SELECT lower(btrim(email_domain)) AS domain, company_id, created_at
+  FROM (SELECT {canonical_domain("email_domain")} AS domain, company_id, created_at
           FROM companies
          WHERE company_type = 'supplier' AND btrim(email_domain) <> '') c
  WHERE domain NOT IN ({_sql_list(PUBLIC_MAIL_DOMAINS)})

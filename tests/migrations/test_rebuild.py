@@ -88,12 +88,15 @@ def test_an_index_a_dba_added_grants_and_comments_are_carried_over(v1_database):
 )
 def test_what_the_rebuild_could_not_carry_is_refused_by_name(v1_database, change, named):
     execute(v1_database, change)
-    assert_refused(
+    stderr = assert_refused(
         v1_database,
         f"service_requests has {named}, which FleetOS does not know",
         "Drop or move them first",
         "Nothing was changed",
     )
+    # A v1 column a DBA retyped is not to be dropped with its data, but typed back.
+    back = "goes back to the type v1 gave it instead (ALTER TABLE service_requests ALTER COLUMN"
+    assert (back in stderr) == (" of type " in named)
 
 
 def test_a_v1_column_with_another_collation_gets_the_v2_default(v1_database):
@@ -109,6 +112,65 @@ def test_a_v1_column_with_another_collation_gets_the_v2_default(v1_database):
         (column, True)
         for column in ("supplier_email", "vehicle", "title", "description", "priority", "status")
     ] + [("location", True)]
+
+
+# Suppliers known only by an address: one with an accented capital, one whose
+# user has a capital I, and Bob's domain in capitals.
+SUPPLIERS_BY_ADDRESS = """
+INSERT INTO companies (company_id, name, company_type, email_domain) VALUES
+  ('55555555-5555-4555-8555-555555555555', 'Oficina Ltda', 'supplier', NULL),
+  ('66666666-6666-4666-8666-666666666666', 'FixIt Mobile', 'supplier', NULL);
+UPDATE companies SET email_domain = 'BOBSREPAIR.COM' WHERE email_domain = 'bobsrepair.com';
+INSERT INTO users (company_id, email) VALUES
+  ('55555555-5555-4555-8555-555555555555', 'josé@oficina.example'),
+  ('66666666-6666-4666-8666-666666666666', 'MIKE@FIXIT.EXAMPLE');
+INSERT INTO service_requests (created_by_user_id, supplier_email, vehicle, title) VALUES
+  ('aaaaaaaa-0000-4000-8000-000000000003', 'JOSÉ@OFICINA.EXAMPLE', 'NW-11', 'Clutch'),
+  ('aaaaaaaa-0000-4000-8000-000000000003', 'mike@fixit.example', 'NW-12', 'Battery'),
+  ('aaaaaaaa-0000-4000-8000-000000000003', 'Workshop@BobsRepair.com', 'NW-13', 'Lights');
+"""
+# What the upgrade makes of v1's data, by value (companies it creates get new ids).
+CARRIED = {
+    "contacts": "SELECT co.name, c.contact_value, c.contact_type"
+    " FROM contacts c JOIN companies co USING (company_id)",
+    "service_requests": "SELECT r.title, f.name, s.name FROM service_requests r"
+    " LEFT JOIN companies f ON f.company_id = r.fleet_company_id"
+    " LEFT JOIN companies s ON s.company_id = r.supplier_company_id",
+}
+
+
+@pytest.mark.parametrize(
+    ("column", "collation"),
+    [
+        ("service_requests.supplier_email", "C"),
+        ("users.email", "C"),
+        ("users.email", "tr-x-icu"),
+        ("companies.email_domain", "tr-x-icu"),
+    ],
+)
+def test_a_v1_column_with_another_deterministic_collation_is_carried_alike(
+    v1_database, make_database, column, collation
+):
+    """lower() follows a column's collation: under "C" JOSÉ@ keeps its capital É, under
+    Turkish the I of MIKE@ becomes a dotless i. The upgrade lower-cases addresses as the app does, whatever the
+    column's collation, so each request keeps its supplier."""
+    execute(v1_database, SUPPLIERS_BY_ADDRESS)
+    reference = make_database(database_name(v1_database))  # the same data, as it came
+    table, name = column.split(".")
+    if not query(v1_database, "SELECT 1 FROM pg_collation WHERE collname = %s", (collation,)):
+        pytest.skip(f"this PostgreSQL has no collation {collation} (built without ICU)")
+    execute(v1_database, f'ALTER TABLE {table} ALTER COLUMN {name} TYPE text COLLATE "{collation}"')
+    migrate(v1_database)
+    migrate(reference)
+    for what, sql in CARRIED.items():
+        carried = query(v1_database, f"{sql} ORDER BY 1, 2, 3")
+        assert carried == query(reference, f"{sql} ORDER BY 1, 2, 3"), what
+    # carried: the requests, by title, with their fleet and supplier
+    suppliers = {title: supplier for title, _, supplier in carried}
+    assert suppliers["Clutch"] == "Oficina Ltda"
+    assert suppliers["Battery"] == "FixIt Mobile"
+    assert suppliers["Lights"] == "Bob's Truck Repair"
+    assert flask_cli(v1_database, "fleetos", "verify").returncode == 0
 
 
 def test_a_revision_that_changes_the_v1_table_during_the_rebuild_is_refused(

@@ -205,6 +205,30 @@ def test_v1_columns_with_a_nondeterministic_collation_are_refused_by_name(v1_dat
     )
 
 
+def test_contacts_a_hand_applied_plan_made_with_a_nondeterministic_collation_are_refused(
+    v1_database,
+):
+    """The upgrade adopts a contacts table made by hand and matches addresses against it."""
+    try:
+        execute(v1_database, NOCASE)
+    except psycopg.errors.FeatureNotSupported:
+        pytest.skip("this PostgreSQL was built without ICU")
+    execute(
+        v1_database,
+        "CREATE TABLE contacts (contact_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),"
+        " company_id uuid NOT NULL REFERENCES companies (company_id),"
+        " contact_value text COLLATE nocase NOT NULL UNIQUE, contact_type text NOT NULL,"
+        " display_name text, first_seen_at timestamp DEFAULT now(),"
+        " last_seen_at timestamp DEFAULT now())",
+    )
+    assert_refused(
+        v1_database,
+        "FleetOS refused the upgrade: contacts.contact_value (collation nocase) compare text "
+        "with a nondeterministic collation",
+        "Nothing was changed",
+    )
+
+
 FROZEN_WEB_SESSIONS = """
 CREATE FUNCTION refuse_web_sessions() RETURNS event_trigger LANGUAGE plpgsql AS $$
 BEGIN
