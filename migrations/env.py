@@ -44,6 +44,8 @@ from migrations import requests_rebuild
 REFUSED_PREFIX = "FleetOS refused the upgrade"
 LOCK_NOT_AVAILABLE = "55P03"
 DEADLOCK_DETECTED = "40P01"
+DISK_FULL = "53100"
+TOO_MANY_CONNECTIONS = "53300"
 DISCARD_OPTION = "discard-v2-data"
 
 config = context.config
@@ -96,6 +98,9 @@ def run_in_one_transaction() -> None:
             # The app's statement timeout (DATABASE_STATEMENT_TIMEOUT) is for web
             # requests; it must not roll back a slow but correct upgrade.
             context.execute("SET LOCAL statement_timeout = 0")
+            # Nor a lock_timeout the role or database sets: the wait below is for
+            # another run, however long that takes; table locks get one after it.
+            context.execute("SET LOCAL lock_timeout = 0")
             wait_for_other_migration_runs()
             # Planned only now: a run this one waited for may have done part of it.
             plan_the_run()
@@ -288,14 +293,14 @@ def unexpected(exc: DBAPIError) -> str:
 
 
 def lost_the_database(exc: DBAPIError) -> bool:
-    """The connection went (class 08, or none at all), the server shut down (57P0x) or ran
-    out of resources such as disk (class 53): run again once it is back. Other errors the
-    app counts as unavailable (a row too big for an index, an object in use) come back
-    the same on every run, so they are not this."""
+    """The connection went (class 08, or none at all), the server shut down (57P0x), ran
+    out of disk or had no connection to spare: run again once it is back. Other errors the
+    app counts as unavailable (a row too big for an index, an object in use, out of
+    memory or temp_file_limit) come back the same on every run, so they are not this."""
     sqlstate = getattr(exc.orig, "sqlstate", None)
     if sqlstate is None:
         return is_unavailable(exc)
-    return sqlstate.startswith(("08", "53", "57P"))
+    return sqlstate.startswith(("08", "57P")) or sqlstate in (DISK_FULL, TOO_MANY_CONNECTIONS)
 
 
 def where_it_stopped() -> str:
@@ -319,6 +324,11 @@ def refuse_to_discard_v2_data(connection: Connection) -> None:
     if context.get_x_argument(as_dictionary=True).get(DISCARD_OPTION) == "yes":
         return
     lost: list[str] = []
+    # Counted as the migration runs: no statement timeout (the app's is for web
+    # requests), and a table lock that does not come within lock_timeout is
+    # reported as such.
+    connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
+    connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{lock_timeout()}'")
     for step in planned_steps():  # upgrade steps discard nothing, downgrade steps may
         script = getattr(step, "revision", None)  # None for a stamp, which changes no data
         if step.is_downgrade and script is not None:

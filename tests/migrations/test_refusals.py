@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -10,7 +12,7 @@ from tests.mailserver import free_port
 from tests.migrations.conftest import dump, execute, migrate, query
 from tests.migrations.test_live_upgrade import InBackground
 from tests.support.apps import flask_cli
-from tests.support.database import conninfo_to_url, libpq_url
+from tests.support.database import conninfo_to_url, database_name, libpq_url
 from tests.support.waiting import eventually
 
 UNKNOWN_STATUSES = """
@@ -309,3 +311,43 @@ def test_a_database_it_cannot_reach_is_named_as_such_without_the_password(v1_dat
     assert "Error: could not connect to the database (" in result.stderr
     assert "Check DATABASE_URL and that the database is up. Nothing was changed." in result.stderr
     assert "s3cret-pw" not in result.stderr + result.stdout
+
+
+def test_a_downgrade_counting_what_it_would_lose_behind_a_lock_says_so(v1_database):
+    """The count before a downgrade waits for a table lock no longer than lock_timeout, and
+    says that was it, like the migration itself (before, the app's statement timeout cut
+    it off and it was reported as an unexpected error)."""
+    migrate(v1_database)
+    holder = psycopg.connect(libpq_url(v1_database))
+    holder.execute("LOCK TABLE event_log IN ACCESS EXCLUSIVE MODE")  # until rollback
+    try:
+        result = flask_cli(
+            v1_database,
+            "db",
+            "downgrade",
+            "0001_fleetos_v1",
+            MIGRATION_LOCK_TIMEOUT="1s",
+            DATABASE_STATEMENT_TIMEOUT="3",
+        )
+    finally:
+        holder.rollback()
+        holder.close()
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "could not get a table lock within lock_timeout (1s)" in result.stderr
+
+
+def test_a_lock_timeout_the_database_sets_does_not_cut_the_wait_for_another_run(v1_database):
+    """Waiting for another deploy is not waiting for a table: a lock_timeout set on the
+    database (or role) must not make the second run give up on the first."""
+    execute(v1_database, f"ALTER DATABASE {database_name(v1_database)} SET lock_timeout = '200ms'")
+    holder = psycopg.connect(libpq_url(v1_database), autocommit=True)
+    holder.execute("SELECT pg_advisory_lock(hashtext('fleetos: flask db upgrade'))")
+    try:
+        run = InBackground(lambda: flask_cli(v1_database, "db", "upgrade"))
+        eventually(lambda: runs_waiting(v1_database) == 1, 60, "the run never waited")
+        time.sleep(1)  # five times the database's lock_timeout
+        assert not run.done(), run().stderr
+    finally:
+        holder.close()
+    assert run().returncode == 0, run().stderr
