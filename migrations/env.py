@@ -145,12 +145,20 @@ def plan_the_run() -> None:
     )
 
 
+# The functions alembic.command passes to compute the steps of an upgrade, a
+# downgrade or a stamp. Other commands pass one that does their work instead
+# (prints the current version, runs autogenerate) and returns no steps:
+# calling it here would do that work again.
+STEP_FUNCTIONS = {"upgrade", "downgrade", "do_stamp"}
+
+
 def planned_steps() -> list:
     """The steps Alembic is about to run (computed by the function its command passed in)."""
     migration_context = context.get_context()
-    return list(
-        migration_context._migrations_fn(migration_context.get_current_heads(), migration_context)
-    )
+    steps_for = migration_context._migrations_fn
+    if getattr(steps_for, "__name__", None) not in STEP_FUNCTIONS:
+        return []
+    return list(steps_for(migration_context.get_current_heads(), migration_context))
 
 
 # Each upgrade's next revision module in this run, for swap_before_unaware_revisions.

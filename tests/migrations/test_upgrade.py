@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
 
 import pytest
 
+from fleetos import MIGRATIONS_DIR
 from tests.migrations.conftest import V1_TABLES, dump, execute, migrate, query, rows
 from tests.support.apps import flask_cli
 from tests.support.database import run_sql_files
@@ -292,3 +294,24 @@ def test_stamping_a_later_revision_runs_nothing_and_no_traceback(v1_database):
     assert "Traceback" not in result.stderr
     assert "(head)" in flask_cli(v1_database, "db", "current").stdout
     assert dump(v1_database, "--schema-only") == before
+
+
+def test_flask_db_current_prints_the_version_once(head_database):
+    """env.py asks for the run's steps; for `current` that function prints the version."""
+    result = flask_cli(head_database, "db", "current")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("(head)") == 1, result.stdout
+
+
+def test_flask_db_migrate_writes_a_model_change_once(head_database, tmp_path):
+    """A developer's `flask db migrate` gets one revision holding each change once (before,
+    env.py ran autogenerate three times and Alembic failed with a traceback)."""
+    directory = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, directory, ignore=shutil.ignore_patterns("__pycache__"))
+    before = set((directory / "versions").iterdir())
+    execute(head_database, "DROP INDEX idx_contacts_last_seen")  # the model still has it
+    result = flask_cli(head_database, "db", "migrate", "-d", str(directory), "-m", "probe")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    [new] = set((directory / "versions").iterdir()) - before
+    assert new.read_text().count("create_index('idx_contacts_last_seen'") == 1
