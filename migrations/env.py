@@ -345,7 +345,9 @@ def refuse_to_discard_v2_data(connection: Connection) -> None:
                 lost.extend(counter(connection))
     connection.rollback()  # counted in a transaction of its own; the migration starts afresh
     if lost:
-        target = context.get_revision_argument()
+        target = str(context.get_revision_argument())
+        if target.startswith("-"):  # relative (-1): after --, or click takes it for an option
+            target = f"-- {target}"
         raise RuntimeError(
             "FleetOS refused the downgrade: it would discard v2 data that v1 has no place for:\n"
             + "".join(f"  {line}\n" for line in lost)

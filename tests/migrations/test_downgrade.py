@@ -112,6 +112,26 @@ def test_a_downgrade_that_would_discard_v2_data_refuses_and_says_what(v1_databas
     ) == [(1,)]  # the request stays, without what v1 cannot hold
 
 
+def test_the_command_a_relative_downgrade_is_told_to_run_works_as_given(v1_database):
+    """`flask db downgrade -- -4` refused: the command it suggests must keep the `--`, or
+    click takes -4 for an option."""
+    migrate(v1_database)
+    execute(
+        v1_database,
+        "INSERT INTO invitations (company_id, address)"
+        " SELECT company_id, 'new.hire@acme-fleet.com' FROM companies LIMIT 1",
+    )
+    refused = flask_cli(v1_database, "db", "downgrade", "--", "-4")
+    assert refused.returncode == 1
+    suggested = "flask db downgrade -x discard-v2-data=yes -- -4"
+    assert f"`{suggested}`" in refused.stderr, refused.stderr
+    discarded = flask_cli(v1_database, *suggested.split()[1:])
+    assert discarded.returncode == 0, discarded.stderr
+    assert query(v1_database, "SELECT version_num FROM alembic_version") == [
+        ("0007_verified_domains",)
+    ]
+
+
 def test_a_used_sign_in_link_stays_used_across_a_round_trip(v1_database):
     migrate(v1_database)
     with site_on(v1_database) as site:
