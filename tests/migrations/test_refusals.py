@@ -186,47 +186,36 @@ NOCASE = (
 )
 
 
-def test_v1_columns_with_a_nondeterministic_collation_are_refused_by_name(v1_database):
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (
+            "ALTER TABLE users ALTER COLUMN email TYPE text COLLATE nocase;"
+            " ALTER TABLE service_requests ALTER COLUMN supplier_email TYPE text COLLATE nocase",
+            "service_requests.supplier_email (collation nocase), users.email (collation nocase)",
+        ),
+        (  # a contacts table a plan applied by hand made, which the upgrade adopts
+            "CREATE TABLE contacts (contact_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),"
+            " company_id uuid NOT NULL REFERENCES companies (company_id),"
+            " contact_value text COLLATE nocase NOT NULL UNIQUE, contact_type text NOT NULL,"
+            " display_name text, first_seen_at timestamp DEFAULT now(),"
+            " last_seen_at timestamp DEFAULT now())",
+            "contacts.contact_value (collation nocase)",
+        ),
+    ],
+)
+def test_columns_with_a_nondeterministic_collation_are_refused_by_name(v1_database, change, named):
     """Under such a collation two suppliers' addresses can match as one, and a request
     would go to the wrong company: the upgrade refuses rather than guess."""
     try:
         execute(v1_database, NOCASE)
     except psycopg.errors.FeatureNotSupported:
         pytest.skip("this PostgreSQL was built without ICU")
-    execute(
-        v1_database,
-        "ALTER TABLE users ALTER COLUMN email TYPE text COLLATE nocase;"
-        " ALTER TABLE service_requests ALTER COLUMN supplier_email TYPE text COLLATE nocase;",
-    )
+    execute(v1_database, change)
     assert_refused(
         v1_database,
-        "FleetOS refused the upgrade: service_requests.supplier_email (collation nocase), "
-        "users.email (collation nocase) compare text with a nondeterministic collation",
+        f"FleetOS refused the upgrade: {named} compare text with a nondeterministic collation",
         'ALTER TABLE users ALTER COLUMN email TYPE text COLLATE "default"',
-        "Nothing was changed",
-    )
-
-
-def test_contacts_a_hand_applied_plan_made_with_a_nondeterministic_collation_are_refused(
-    v1_database,
-):
-    """The upgrade adopts a contacts table made by hand and matches addresses against it."""
-    try:
-        execute(v1_database, NOCASE)
-    except psycopg.errors.FeatureNotSupported:
-        pytest.skip("this PostgreSQL was built without ICU")
-    execute(
-        v1_database,
-        "CREATE TABLE contacts (contact_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),"
-        " company_id uuid NOT NULL REFERENCES companies (company_id),"
-        " contact_value text COLLATE nocase NOT NULL UNIQUE, contact_type text NOT NULL,"
-        " display_name text, first_seen_at timestamp DEFAULT now(),"
-        " last_seen_at timestamp DEFAULT now())",
-    )
-    assert_refused(
-        v1_database,
-        "FleetOS refused the upgrade: contacts.contact_value (collation nocase) compare text "
-        "with a nondeterministic collation",
         "Nothing was changed",
     )
 
