@@ -67,6 +67,11 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_SECURE": base_url.startswith("https://"),
         "SESSION_COOKIE_NAME": "fleetos_session",
         "PERMANENT_SESSION_LIFETIME": timedelta(days=int(env.get("SESSION_LIFETIME_DAYS", 14))),
+        # The cookie is written only when the session changes. Flask's default rewrites
+        # it on every response: a page's poll, answered just after a form's POST, then
+        # put back the cookie it was sent with, and the POST's flash message was lost.
+        # (The server-side session ends SESSION_LIFETIME_DAYS after sign-in either way.)
+        "SESSION_REFRESH_EACH_REQUEST": False,
         # The database: each limit turns one way of not answering into a quick
         # error (see fleetos/database.py). Seconds; a connect_timeout in
         # DATABASE_URL wins over DATABASE_CONNECT_TIMEOUT.

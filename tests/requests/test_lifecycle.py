@@ -329,3 +329,22 @@ def test_the_fleet_sees_no_supplier_actions(app, world, as_):
     assert "Acknowledge" not in page and "Assign to" not in page
     page = as_("bob").client.get(f"/requests/{world.request_id}").text
     assert "Acknowledge" in page and "Decline this request" in page and "Start work" not in page
+
+
+def test_a_poll_answered_after_a_note_does_not_lose_its_message(app, world, as_):
+    """The request page polls its timeline. A poll sent before a note's POST was answered
+    carries the cookie from before the note; answered after it, it must not set that cookie
+    again, or the browser forgets the "Note added." the POST put in its session."""
+    bob = as_("bob")
+    page = f"/requests/{world.request_id}"
+    assert bob.client.get(page).status_code == 200
+    cookie = bob.client.get_cookie("fleetos_session")
+    assert cookie is not None
+    poller = app.test_client()  # the same browser, its poll on the way with that cookie
+    poller.set_cookie("fleetos_session", cookie.value)
+    added = bob.post(f"{page}/notes", {"body": "Pads ordered."}, page=page)
+    assert added.status_code == 303
+    poll = poller.get(f"{page}/timeline", headers={"HX-Request": "true"})
+    assert poll.status_code == 200 and "Pads ordered." in poll.text
+    assert "Set-Cookie" not in poll.headers
+    assert "Note added." in bob.client.get(page).text

@@ -93,6 +93,7 @@ def signed_in(app: Flask, smtp: MailServer, contact_id: uuid.UUID) -> Browser:
     session_id = open_session(app, contact_id)
     with browser.client.session_transaction() as session:
         session["session_id"] = str(session_id)
+        session.permanent = True  # as start_session makes it
     return browser
 
 
