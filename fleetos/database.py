@@ -253,13 +253,22 @@ UNAVAILABLE = (
 )
 
 
+# OperationalErrors too, but they come back the same however often the statement
+# is tried: a value over a limit (class 54: an index row too big, a statement too
+# complex), temp_file_limit (53400), an object in the wrong state or in use (55000,
+# 55006). Not an outage, so not a 503, a paused worker or "run it again".
+RECURRING = ("54", "53400", "55000", "55006")
+
+
 def is_unavailable(error: BaseException | None) -> bool:
     """Whether ``error`` (or what caused it) says the database cannot serve right now."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         if isinstance(error, UNAVAILABLE):
-            return True
+            original = getattr(error, "orig", None) or error
+            sqlstate = getattr(original, "sqlstate", None) or ""
+            return not sqlstate.startswith(RECURRING)
         if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
             return True
         # Werkzeug wraps what failed outside a view (opening the session) in a 500.

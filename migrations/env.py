@@ -44,8 +44,6 @@ from migrations import requests_rebuild
 REFUSED_PREFIX = "FleetOS refused the upgrade"
 LOCK_NOT_AVAILABLE = "55P03"
 DEADLOCK_DETECTED = "40P01"
-DISK_FULL = "53100"
-TOO_MANY_CONNECTIONS = "53300"
 DISCARD_OPTION = "discard-v2-data"
 
 config = context.config
@@ -241,8 +239,9 @@ def run_migrations_online() -> None:
             run_in_one_transaction()
     except DBAPIError as exc:
         explained = explain(exc)
-        if explained is None and lost_the_database(exc):
-            # Lost, shut down, out of disk: the transaction is gone with it.
+        if explained is None and is_unavailable(exc):
+            # Lost, shut down, out of disk: the transaction is gone with it. (An
+            # error that comes back on every run is not this: see RECURRING.)
             explained = (
                 f"the database failed during the migration ({describe(exc)}). It runs in "
                 "one transaction, so nothing was changed; run it again once the database "
@@ -298,17 +297,6 @@ def unexpected(exc: DBAPIError) -> str:
         + "\nIt runs in one transaction, so nothing was changed. Please report this message "
         "with the database's log from that moment."
     )
-
-
-def lost_the_database(exc: DBAPIError) -> bool:
-    """The connection went (class 08, or none at all), the server shut down (57P0x), ran
-    out of disk or had no connection to spare: run again once it is back. Other errors the
-    app counts as unavailable (a row too big for an index, an object in use, out of
-    memory or temp_file_limit) come back the same on every run, so they are not this."""
-    sqlstate = getattr(exc.orig, "sqlstate", None)
-    if sqlstate is None:
-        return is_unavailable(exc)
-    return sqlstate.startswith(("08", "57P")) or sqlstate in (DISK_FULL, TOO_MANY_CONNECTIONS)
 
 
 def where_it_stopped() -> str:
